@@ -1,0 +1,38 @@
+"""derive: exact symbolic gradients of neural networks, with reports and numeric verification.
+
+>>> import derive
+>>> net = derive.examples.seed()
+>>> d = derive.derive(net)
+>>> round(d.gradient("b3"), 9)
+0.415433183
+
+``import derive`` never imports torch.
+"""
+
+from derive.derivation import Derivation, derive, gradients
+from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
+from derive.network import Linear, Network, Parameter
+from derive.sources import examples
+from derive.sources.spec import load_spec, loads_spec
+from derive.train import History, sgd
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Derivation",
+    "DeriveError",
+    "History",
+    "Linear",
+    "Network",
+    "Parameter",
+    "ShapeError",
+    "SpecError",
+    "UnknownOpError",
+    "ValueDomainError",
+    "derive",
+    "examples",
+    "gradients",
+    "load_spec",
+    "loads_spec",
+    "sgd",
+]

@@ -1,0 +1,121 @@
+"""Reverse-mode chain rule over the scalar graph, kept as a straight-line program.
+
+For every node ``v`` the adjoint ∂L/∂v is a new symbol defined once, as the sum over the nodes ``c`` that use
+``v`` of ∂L/∂c · ∂c/∂v (shared adjoints are computed once, so the program grows linearly with the network).
+The gradient of a parameter is the same sum over the nodes that use it. From that program come three forms:
+
+- the **chain**: every path from L down to the parameter as a list of local factors (summed over paths);
+- the **compact** form: adjoints inlined, over intermediates (z, a), inputs, targets and parameters;
+- the **closed** form: intermediates inlined too, over inputs, targets and parameters only.
+
+>>> from derive.network import Architecture
+>>> bp = backpropagate(Architecture((2, 1), ("sigmoid",), "bce", "mean", 1))
+>>> bp.compact("W1")
+x1*(a1 - y)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.graph import Graph, build_graph
+from derive.network import Architecture
+
+#: Chains with more paths than this are not enumerated (the compact and closed forms still are).
+MAX_PATHS = 256
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One local factor ∂numerator/∂denominator of a chain, with its expression over intermediates."""
+
+    numerator: sp.Symbol
+    denominator: sp.Symbol
+    expr: sp.Expr
+
+
+class Backprop:
+    """The derived straight-line gradient program of one architecture (values come later)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        users: dict[sp.Symbol, list[tuple[sp.Symbol, sp.Expr]]] = {}
+        for node in graph.nodes:
+            for dependency, partial in node.partials:
+                users.setdefault(dependency, []).append((node.symbol, partial))
+        self.users = users
+        #: adjoint symbol -> its definition over later adjoint symbols and intermediates, in program order.
+        #: Adjoints are kept for pre-activations only (the textbook δ = ∂L/∂z): the adjoint of a = f(z) is
+        #: inlined into δ, so that e.g. BCE after a sigmoid cancels to δ = ŷ − y.
+        self.adjoint_symbols: dict[sp.Symbol, sp.Symbol] = {}
+        self.adjoints: dict[sp.Symbol, sp.Expr] = {}
+        for node in reversed(graph.nodes):
+            if node.kind != "z":
+                continue
+            ((a, activation_partial),) = users[node.symbol]
+            d = sp.Symbol(f"dL_d{node.symbol.name}", real=True)
+            self.adjoint_symbols[node.symbol] = d
+            self.adjoints[d] = self._adjoint_sum(a) * activation_partial
+        #: parameter name -> ∂L/∂p over adjoint symbols and intermediates
+        self.program: dict[str, sp.Expr] = {p.name: self._adjoint_sum(p) for p in graph.parameters}
+
+    def _adjoint_sum(self, symbol: sp.Symbol) -> sp.Expr:
+        terms = []
+        for user, partial in self.users.get(symbol, ()):
+            adjoint = sp.S.One if user == self.graph.loss else self.adjoint_symbols[user]
+            terms.append(adjoint * partial)
+        return sp.Add(*terms)
+
+    @functools.cached_property
+    def _compact_adjoints(self) -> dict[sp.Symbol, sp.Expr]:
+        inlined: dict[sp.Symbol, sp.Expr] = {}
+        for d, expr in self.adjoints.items():  # program order: every adjoint used is already inlined
+            inlined[d] = expr.xreplace(inlined)
+        return inlined
+
+    @functools.cached_property
+    def _closed_intermediates(self) -> dict[sp.Symbol, sp.Expr]:
+        closed: dict[sp.Symbol, sp.Expr] = {}
+        for node in self.graph.nodes:
+            closed[node.symbol] = node.expr.xreplace(closed)
+        return closed
+
+    def compact(self, name: str) -> sp.Expr:
+        """∂L/∂p over intermediates, inputs, targets and parameters."""
+        return self.program[name].xreplace(self._compact_adjoints)
+
+    def closed(self, name: str) -> sp.Expr:
+        """∂L/∂p over inputs, targets and parameters only."""
+        return self.compact(name).xreplace(self._closed_intermediates)
+
+    def closed_loss(self) -> sp.Expr:
+        """L over inputs, targets and parameters only."""
+        return self._closed_intermediates[self.graph.loss]
+
+    def chain(self, name: str) -> list[list[Factor]] | None:
+        """Every path from L down to parameter ``name`` as its local factors (L side first).
+
+        None when there are more than `MAX_PATHS` paths.
+        """
+        symbol = next(p for p in self.graph.parameters if p.name == name)
+        paths = list(itertools.islice(self._paths_up(symbol), MAX_PATHS + 1))
+        return None if len(paths) > MAX_PATHS else [path[::-1] for path in paths]
+
+    def _paths_up(self, symbol: sp.Symbol):
+        for user, partial in self.users.get(symbol, ()):
+            factor = Factor(user, symbol, partial)
+            if user == self.graph.loss:
+                yield [factor]
+            else:
+                for rest in self._paths_up(user):
+                    yield [factor, *rest]
+
+
+@functools.lru_cache(maxsize=64)
+def backpropagate(arch: Architecture) -> Backprop:
+    """The gradient program of an architecture (cached: hypothesis and SGD reuse it)."""
+    return Backprop(build_graph(arch))

@@ -1,0 +1,1 @@
+"""The subcommands of ``derive``: one module each, registered in `derive.cli.COMMANDS`."""

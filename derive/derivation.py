@@ -1,0 +1,106 @@
+"""`Derivation`: the derived gradient program of a network together with its numbers.
+
+>>> import derive
+>>> d = derive.derive(derive.examples.seed())
+>>> round(d.loss, 10), round(d.gradient("W5"), 9)
+(0.5368841906, 0.27273792)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.backprop import Backprop, Factor, backpropagate
+from derive.network import Network, Parameter
+from derive.numeric import evaluate
+
+
+@dataclass(frozen=True)
+class ParameterGradient:
+    """One parameter with its symbol and the value of ∂L/∂p at the network's point."""
+
+    parameter: Parameter
+    symbol: sp.Symbol
+    gradient: float
+
+    @property
+    def name(self) -> str:
+        return self.parameter.name
+
+
+class Derivation:
+    """Everything derived for one network: forms of every gradient, and every value in float64."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.backprop: Backprop = backpropagate(network.architecture)
+        graph = self.graph = self.backprop.graph
+        self.point: dict[sp.Symbol, float] = _leaf_values(network, graph)
+        values = dict(self.point)
+        for node in graph.nodes:
+            values[node.symbol] = evaluate(node.expr, values)
+        for d, expr in self.backprop.adjoints.items():
+            values[d] = evaluate(expr, values)
+        #: the value of every symbol: leaves, intermediates, the loss and the adjoints δ
+        self.values = values
+        self.loss: float = values[graph.loss]
+        self.parameters: list[ParameterGradient] = [
+            ParameterGradient(p, s, evaluate(self.backprop.program[p.name], values))
+            for p, s in zip(network.parameters(), graph.parameters)
+        ]
+
+    def gradient(self, name: str) -> float:
+        """The value of ∂L/∂``name``."""
+        return self._by_name(name).gradient
+
+    def closed(self, name: str) -> sp.Expr:
+        """∂L/∂``name`` over inputs, targets and parameters only."""
+        return self.backprop.closed(self._by_name(name).name)
+
+    def compact(self, name: str) -> sp.Expr:
+        """∂L/∂``name`` over intermediates (z, a), inputs, targets and parameters."""
+        return self.backprop.compact(self._by_name(name).name)
+
+    def chain(self, name: str) -> list[list[Factor]] | None:
+        """The chain rule for ∂L/∂``name``: paths of local factors, summed (None if too many)."""
+        return self.backprop.chain(self._by_name(name).name)
+
+    def gradients(self) -> dict[str, sp.Expr]:
+        """Closed forms of ∂L/∂p for every parameter, keyed by name in textbook order."""
+        return {p.name: self.backprop.closed(p.name) for p in self.parameters}
+
+    def _by_name(self, name: str) -> ParameterGradient:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.parameters)
+        raise KeyError(f"no parameter {name!r}; parameters: {known}")
+
+
+def _leaf_values(network: Network, graph) -> dict[sp.Symbol, float]:
+    point: dict[sp.Symbol, float] = {}
+    for symbols, row in zip(graph.inputs, network.x):
+        point.update(zip(symbols, row))
+    for symbols, row in zip(graph.targets, network.y):
+        point.update(zip(symbols, row))
+    for p, s in zip(network.parameters(), graph.parameters):
+        point[s] = p.value
+    return point
+
+
+def derive(network: Network) -> Derivation:
+    """Derive ∂L/∂p for every parameter of ``network``: chain factors, compact and closed forms, values."""
+    return Derivation(network)
+
+
+def gradients(network: Network) -> dict[str, sp.Expr]:
+    """Closed forms of ∂L/∂p for every parameter, keyed by name (W1, …, b1, …).
+
+    >>> import derive
+    >>> g = derive.gradients(derive.examples.seed())
+    >>> list(g)
+    ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'b1', 'b2', 'b3']
+    """
+    return Derivation(network).gradients()

@@ -1,0 +1,248 @@
+"""`Network`: layers with numeric parameters, data, loss and learning rate, validated on construction.
+
+A network is a frozen value. Its *architecture* (sizes, activations, loss, reduction, batch size) decides
+the symbolic derivation; its numbers (weights, biases, data, learning rate) only the values.
+
+>>> net = Network(
+...     layers=[Linear([[0.5, -0.5]], [0.1], "sigmoid")], x=[1, 2], y=1, loss="bce")
+>>> [p.name for p in net.parameters()]
+['W1', 'W2', 'b1']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from derive.errors import DeriveError, ShapeError, ValueDomainError
+from derive.ops import REDUCTIONS, activation, loss as lookup_loss
+
+Matrix = tuple[tuple[float, ...], ...]
+
+
+def _number(value: Any, where: str) -> float:
+    """A finite float from a user's number, or a clear error naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DeriveError(f"{where} must be a number, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueDomainError(f"{where} is {result!r}; every value must be finite")
+    return result
+
+
+def _vector(values: Any, where: str) -> tuple[float, ...]:
+    values = values.tolist() if hasattr(values, "tolist") else values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise DeriveError(f"{where} must be a list of numbers, got {values!r}")
+    return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(values))
+
+
+def _matrix(rows: Any, where: str) -> Matrix:
+    rows = rows.tolist() if hasattr(rows, "tolist") else rows
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise DeriveError(f"{where} must be a list of rows, got {rows!r}")
+    matrix = tuple(_vector(row, f"{where}[{i}]") for i, row in enumerate(rows))
+    if not matrix or not matrix[0]:
+        raise ShapeError(f"{where} is empty")
+    width = len(matrix[0])
+    for i, row in enumerate(matrix):
+        if len(row) != width:
+            raise ShapeError(f"{where} is ragged: row 0 has {width} values, row {i} has {len(row)}")
+    return matrix
+
+
+def _rows(values: Any, width: int, where: str) -> Matrix:
+    """Data as rows: a scalar or a flat list is one sample (or one column when ``width`` is 1)."""
+    if values is None:
+        raise DeriveError(f"no {where} data: give {where} (a spec's [data] {where}, or --{where})")
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = [[values]]
+    elif isinstance(values, Sequence) and values and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
+    ):
+        values = [list(values)] if width != 1 or len(values) == width else [[v] for v in values]
+    return _matrix(values, where)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A fully connected layer ``a = f(W x + b)``; ``weight`` in torch layout (out × in).
+
+    >>> Linear([[1, 2], [3, 4]], [0, 0], "tanh").out_features
+    2
+    """
+
+    weight: Matrix
+    bias: tuple[float, ...]
+    activation: str = "identity"
+
+    def __post_init__(self) -> None:
+        weight = _matrix(self.weight, "weight")
+        bias = _vector(self.bias, "bias")
+        if len(bias) != len(weight):
+            raise ShapeError(f"bias has {len(bias)} values but weight has {len(weight)} rows (out × in)")
+        activation(self.activation)
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def in_features(self) -> int:
+        return len(self.weight[0])
+
+    @property
+    def out_features(self) -> int:
+        return len(self.weight)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One scalar parameter: its textbook name, where it lives, and its value.
+
+    ``layer`` counts Linear layers from 1; ``tensor`` is ``"weight"`` or ``"bias"``; ``index`` is into it.
+    """
+
+    name: str
+    layer: int
+    tensor: str
+    index: tuple[int, ...]
+    value: float
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What the symbolic derivation depends on: no numbers but sizes."""
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    reduction: str
+    batch: int
+
+
+@dataclass(frozen=True)
+class Network:
+    """Layers, data (one row per sample), loss, reduction and learning rate.
+
+    ``x`` is batch × inputs; ``y`` is batch × outputs. A scalar or a flat list is taken as one sample
+    (for one output, a flat list of one value per sample is a column).
+    """
+
+    layers: tuple[Linear, ...]
+    x: Matrix
+    y: Matrix
+    loss: str = "mse"
+    reduction: str = "mean"
+    lr: float = 1.0
+    name: str = field(default="network", compare=False)
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        if not layers:
+            raise ShapeError("a network needs at least one layer")
+        for i, layer in enumerate(layers, start=1):
+            if not isinstance(layer, Linear):
+                raise DeriveError(f"layer {i} must be a Linear, got {type(layer).__name__}")
+        for i, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
+            if a.out_features != b.in_features:
+                raise ShapeError(
+                    f"layers {i} and {i + 1} do not chain: layer {i} has {a.out_features} outputs, "
+                    f"layer {i + 1} takes {b.in_features} inputs (weight is out × in)"
+                )
+        loss = lookup_loss(self.loss)
+        if self.reduction not in REDUCTIONS:
+            raise DeriveError(f"unknown reduction {self.reduction!r}; known: {', '.join(REDUCTIONS)}")
+        x = _rows(self.x, layers[0].in_features, "x")
+        y = _rows(self.y, layers[-1].out_features, "y")
+        if len(x[0]) != layers[0].in_features:
+            raise ShapeError(f"x has {len(x[0])} values per sample; layer 1 takes {layers[0].in_features}")
+        if len(y[0]) != layers[-1].out_features:
+            raise ShapeError(
+                f"y has {len(y[0])} values per sample; the last layer gives {layers[-1].out_features}"
+            )
+        if len(x) != len(y):
+            raise ShapeError(f"x has {len(x)} samples but y has {len(y)}")
+        lr = _number(self.lr, "lr")
+        if lr <= 0:
+            raise ValueDomainError(f"lr must be positive, got {lr!r}")
+        last = activation(layers[-1].activation)
+        if loss.prediction_range is not None:
+            lo, hi = loss.prediction_range
+            out_lo, out_hi = last.output_range
+            if out_lo < lo or out_hi > hi:
+                raise ValueDomainError(
+                    f"loss {loss.key!r} needs predictions in [{lo:g}, {hi:g}], but the last activation "
+                    f"{last.key!r} ranges over [{out_lo:g}, {out_hi:g}]; use sigmoid on the last layer"
+                )
+        loss.check_targets(y)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "lr", lr)
+
+    @property
+    def batch(self) -> int:
+        return len(self.x)
+
+    @property
+    def architecture(self) -> Architecture:
+        sizes = (self.layers[0].in_features, *(layer.out_features for layer in self.layers))
+        return Architecture(
+            sizes, tuple(layer.activation for layer in self.layers), self.loss, self.reduction, self.batch
+        )
+
+    def parameters(self) -> list[Parameter]:
+        """Every scalar parameter in textbook order: all weights (row-major, layer by layer), then biases."""
+        return list(_weights(self.layers)) + list(_biases(self.layers))
+
+    def replace(self, **changes: Any) -> Network:
+        """A copy with some fields changed (and validated again); ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def with_parameters(self, values: Mapping[str, float]) -> Network:
+        """A copy with the named parameters set to new values (others unchanged)."""
+        current = {p.name: p.value for p in self.parameters()}
+        unknown = set(values) - set(current)
+        if unknown:
+            raise DeriveError(f"unknown parameters: {', '.join(sorted(unknown))}")
+        current.update(values)
+        layers = []
+        for params, layer in zip(_by_layer(self.parameters()), self.layers):
+            weight = [list(row) for row in layer.weight]
+            bias = list(layer.bias)
+            for p in params:
+                if p.tensor == "weight":
+                    weight[p.index[0]][p.index[1]] = current[p.name]
+                else:
+                    bias[p.index[0]] = current[p.name]
+            layers.append(Linear(weight, bias, layer.activation))
+        return dataclasses.replace(self, layers=tuple(layers))
+
+
+def _weights(layers: Sequence[Linear]) -> Iterator[Parameter]:
+    k = 0
+    for l, layer in enumerate(layers, start=1):
+        for i, row in enumerate(layer.weight):
+            for j, value in enumerate(row):
+                k += 1
+                yield Parameter(f"W{k}", l, "weight", (i, j), value)
+
+
+def _biases(layers: Sequence[Linear]) -> Iterator[Parameter]:
+    k = 0
+    for l, layer in enumerate(layers, start=1):
+        for i, value in enumerate(layer.bias):
+            k += 1
+            yield Parameter(f"b{k}", l, "bias", (i,), value)
+
+
+def _by_layer(params: Sequence[Parameter]) -> list[list[Parameter]]:
+    layers: dict[int, list[Parameter]] = {}
+    for p in params:
+        layers.setdefault(p.layer, []).append(p)
+    return [layers[l] for l in sorted(layers)]

@@ -1,0 +1,133 @@
+"""Losses: one class per loss, with torch's semantics and reductions.
+
+A loss is a sum of *terms*: one per output element (bce, mse, as torch counts them) or one per sample
+(half_sse). ``reduction="mean"`` divides the sum by the number of terms, as torch does; ``"sum"`` does not.
+Each class gives its terms in SymPy, its derivative in textbook form, and what targets and predictions it
+accepts. Adding a loss means adding one class here and decorating it with `register`.
+
+>>> import sympy as sp
+>>> yhat, y = sp.symbols("yhat y")
+>>> BCE().derivative([yhat], [y])
+[(-y + yhat)/(yhat*(1 - yhat))]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import sympy as sp
+
+from derive.errors import UnknownOpError, ValueDomainError, did_you_mean
+
+LOSSES: dict[str, type[Loss]] = {}
+REDUCTIONS = ("mean", "sum")
+
+
+def register(cls: type[Loss]) -> type[Loss]:
+    """Add a loss class to the registry under its ``key``."""
+    LOSSES[cls.key] = cls
+    return cls
+
+
+def loss(name: str) -> Loss:
+    """Look a loss up by name, with a clear error for unknown names.
+
+    >>> loss("bce").key
+    'bce'
+    """
+    try:
+        return LOSSES[name]()
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(LOSSES))
+        raise UnknownOpError(
+            f"unknown loss {name!r}; known: {known}.{did_you_mean(str(name), LOSSES)}"
+        ) from None
+
+
+class Loss:
+    """A loss L(ŷ, y) over a batch: the sum of its terms, divided by their number for ``mean``."""
+
+    key: ClassVar[str]
+    #: LaTeX for the name of the loss in reports.
+    title: ClassVar[str]
+    #: torch.nn module class name and extra keyword arguments (strings: derive never imports torch).
+    torch_module: ClassVar[str]
+    #: True: one term per sample; False: one term per output element.
+    per_sample: ClassVar[bool] = False
+    #: the interval the predictions must lie in (checked against the last activation), or None.
+    prediction_range: ClassVar[tuple[float, float] | None] = None
+    #: the closed interval targets must lie in.
+    target_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        """The terms of one sample, given its predictions and targets."""
+        raise NotImplementedError
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        """∂(sum of one sample's terms)/∂ŷ_k for every output k, in textbook form."""
+        raise NotImplementedError
+
+    def term_count(self, batch: int, outputs: int) -> int:
+        """How many terms a batch has: what ``mean`` divides by."""
+        return batch if self.per_sample else batch * outputs
+
+    def check_targets(self, y: Sequence[Sequence[float]]) -> None:
+        """Raise `ValueDomainError` for a target this loss cannot take."""
+        lo, hi = self.target_range
+        for n, row in enumerate(y):
+            for k, value in enumerate(row):
+                if not lo <= value <= hi:
+                    raise ValueDomainError(
+                        f"loss {self.key!r} needs targets in [{lo:g}, {hi:g}], "
+                        f"got y[{n}][{k}] = {value!r}"
+                    )
+
+
+@register
+class BCE(Loss):
+    r"""Binary cross-entropy, $-(y \log \hat y + (1 - y) \log(1 - \hat y))$ per element (torch ``BCELoss``)."""
+
+    key = "bce"
+    title = r"\text{BCE}"
+    torch_module = "BCELoss"
+    prediction_range = (0.0, 1.0)
+    target_range = (0.0, 1.0)
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [-(t * sp.log(p) + (1 - t) * sp.log(1 - p)) for p, t in zip(yhat, y)]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [(p - t) / (p * (1 - p)) for p, t in zip(yhat, y)]
+
+
+@register
+class MSE(Loss):
+    r"""Mean squared error, $(\hat y - y)^2$ per element (torch ``MSELoss``)."""
+
+    key = "mse"
+    title = r"\text{MSE}"
+    torch_module = "MSELoss"
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [(p - t) ** 2 for p, t in zip(yhat, y)]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [2 * (p - t) for p, t in zip(yhat, y)]
+
+
+@register
+class HalfSSE(Loss):
+    r"""The classic textbook error, $\tfrac12 \sum_k (\hat y_k - y_k)^2$ per sample."""
+
+    key = "half_sse"
+    title = r"E"
+    torch_module = "HalfSSE"
+    per_sample = True
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [sp.Rational(1, 2) * sp.Add(*[(p - t) ** 2 for p, t in zip(yhat, y)])]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [p - t for p, t in zip(yhat, y)]

@@ -1,0 +1,151 @@
+"""Spec files: a network described in TOML or JSON, read without evaluating any user text.
+
+The structure (DESIGN.md): top-level ``loss``, ``reduction``, ``lr``; a ``[data]`` table with ``x`` and
+``y`` (one row per sample); one ``[[layers]]`` table per Linear layer with ``weight`` (out × in), ``bias``
+and ``activation``. Values are numbers; names are looked up in the op registry; nothing is ``sympify``-ed.
+
+>>> net = loads_spec('''
+... loss = "mse"
+... [data]
+... x = [[1, 2]]
+... y = [[3]]
+... [[layers]]
+... weight = [[0.5, -0.5]]
+... bias = [0.0]
+... ''', format="toml")
+>>> net.layers[0].activation, net.loss
+('identity', 'mse')
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from derive.errors import DeriveError, SpecError
+from derive.network import Linear, Network
+
+_TOP = {"loss", "reduction", "lr", "data", "layers", "name"}
+_DATA = {"x", "y"}
+_LAYER = {"weight", "bias", "activation"}
+
+
+def load_spec(path: str | Path) -> Network:
+    """Read a network from a ``.toml`` or ``.json`` spec file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise SpecError(f"{path}: spec files end in .toml or .json, got {suffix or 'no suffix'!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read spec file: {err.strerror}") from None
+    return loads_spec(text, format=suffix[1:], where=str(path))
+
+
+def loads_spec(text: str, *, format: str, where: str = "spec") -> Network:
+    """Read a network from spec text in ``format`` ``"toml"`` or ``"json"``."""
+    if format == "toml":
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(f"{where}: malformed TOML: {err}") from None
+    elif format == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"{where}: malformed JSON: {err}") from None
+    else:
+        raise SpecError(f"{where}: unknown spec format {format!r}; use 'toml' or 'json'")
+    return from_document(document, where=where)
+
+
+def from_document(document: Any, *, where: str = "spec") -> Network:
+    """Build a network from a parsed spec document (dicts, lists, numbers, strings)."""
+    _table(document, where, _TOP, required=("layers", "loss"))
+    layers = document["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise SpecError(f"{where}: 'layers' must be a non-empty list of tables ([[layers]])")
+    built = []
+    for i, layer in enumerate(layers, start=1):
+        at = f"{where}: layers[{i}]"
+        _table(layer, at, _LAYER, required=("weight", "bias"))
+        activation = layer.get("activation", "identity")
+        if not isinstance(activation, str):
+            raise SpecError(f"{at}: 'activation' must be a string, got {activation!r}")
+        built.append(_build(lambda: Linear(layer["weight"], layer["bias"], activation), at))
+    data = document.get("data", {})
+    _table(data, f"{where}: data", _DATA, required=())
+    for key in ("loss", "reduction", "name"):
+        if key in document and not isinstance(document[key], str):
+            raise SpecError(f"{where}: {key!r} must be a string, got {document[key]!r}")
+    return _build(
+        lambda: Network(
+            layers=tuple(built),
+            x=data.get("x"),
+            y=data.get("y"),
+            loss=document["loss"],
+            reduction=document.get("reduction", "mean"),
+            lr=document.get("lr", 1.0),
+            name=document.get("name", Path(where).stem if where != "spec" else "network"),
+        ),
+        where,
+    )
+
+
+def to_document(network: Network) -> dict[str, Any]:
+    """The spec document of a network (what `from_document` reads back)."""
+    return {
+        "loss": network.loss,
+        "reduction": network.reduction,
+        "lr": network.lr,
+        "data": {"x": [list(row) for row in network.x], "y": [list(row) for row in network.y]},
+        "layers": [
+            {"weight": [list(row) for row in layer.weight], "bias": list(layer.bias), "activation": layer.activation}
+            for layer in network.layers
+        ],
+    }
+
+
+def dumps_spec(network: Network, *, format: str = "toml") -> str:
+    """Spec text of a network in ``format`` ``"toml"`` or ``"json"``; floats are written exactly (repr)."""
+    document = to_document(network)
+    if format == "json":
+        return json.dumps(document, indent=2) + "\n"
+    if format != "toml":
+        raise SpecError(f"unknown spec format {format!r}; use 'toml' or 'json'")
+    lines = [f"{key} = {_toml(document[key])}" for key in ("loss", "reduction", "lr")]
+    lines += ["", "[data]", f"x = {_toml(document['data']['x'])}", f"y = {_toml(document['data']['y'])}"]
+    for layer in document["layers"]:
+        lines += ["", "[[layers]]"] + [f"{key} = {_toml(value)}" for key, value in layer.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(float(value))
+
+
+def _table(value: Any, where: str, allowed: set[str], required: tuple[str, ...]) -> None:
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: expected a table of keys, got {type(value).__name__}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    for key in required:
+        if key not in value:
+            raise SpecError(f"{where}: missing {key!r}")
+
+
+def _build(make, where: str):
+    try:
+        return make()
+    except SpecError:
+        raise
+    except DeriveError as err:
+        raise type(err)(f"{where}: {err}") from None
