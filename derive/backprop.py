@@ -24,6 +24,7 @@ import sympy as sp
 
 from derive.graph import Graph, build_graph
 from derive.network import Architecture
+from derive.terms import product, total
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
 MAX_PATHS = 256
@@ -57,7 +58,7 @@ class Backprop:
             if node.kind != "z":
                 continue
             ((a, activation_partial),) = users[node.symbol]
-            d = sp.Symbol(f"dL_d{node.symbol.name}", real=True)
+            d = sp.Symbol(f"dL_d{node.symbol.name}")
             self.adjoint_symbols[node.symbol] = d
             self.adjoints[d] = self._adjoint_sum(a) * activation_partial
         #: parameter name -> ∂L/∂p over adjoint symbols and intermediates
@@ -67,8 +68,8 @@ class Backprop:
         terms = []
         for user, partial in self.users.get(symbol, ()):
             adjoint = sp.S.One if user == self.graph.loss else self.adjoint_symbols[user]
-            terms.append(adjoint * partial)
-        return sp.Add(*terms)
+            terms.append(product(adjoint, partial))
+        return total(terms)
 
     @functools.cached_property
     def _compact_adjoints(self) -> dict[sp.Symbol, sp.Expr]:
@@ -113,6 +114,47 @@ class Backprop:
             else:
                 for rest in self._paths_up(user):
                     yield [factor, *rest]
+
+
+def count_operations(expr: sp.Basic) -> int:
+    """Arithmetic operations in ``expr`` as a tree: n − 1 per n-ary sum or product, 1 per power or function.
+
+    Negation and subtraction count as one operation (``-x`` is ``Mul(-1, x)`` in SymPy), so do constants.
+
+    >>> a, b, c = sp.symbols("a b c")
+    >>> count_operations(a * b + c), count_operations(sp.exp(-a))
+    (2, 2)
+    """
+    if expr.is_Atom:
+        return 0
+    own = len(expr.args) - 1 if expr.is_Add or expr.is_Mul else 1
+    return own + sum(count_operations(arg) for arg in expr.args)
+
+
+@dataclass(frozen=True)
+class OperationCount:
+    """Size of the straight-line program: the forward pass (z, a, L) and the gradient part (δ and ∂L/∂p)."""
+
+    forward: int
+    gradient: int
+    parameters: int
+
+    @property
+    def per_parameter(self) -> float:
+        """All operations (forward and gradient) per parameter."""
+        return (self.forward + self.gradient) / self.parameters
+
+    @property
+    def gradient_to_forward(self) -> float:
+        return self.gradient / self.forward
+
+
+def operation_count(backprop: Backprop) -> OperationCount:
+    """Count the operations of a derived program (see `count_operations`)."""
+    forward = sum(count_operations(node.expr) for node in backprop.graph.nodes)
+    gradient = sum(count_operations(e) for e in backprop.adjoints.values())
+    gradient += sum(count_operations(e) for e in backprop.program.values())
+    return OperationCount(forward, gradient, len(backprop.program))
 
 
 @functools.lru_cache(maxsize=64)

@@ -25,6 +25,7 @@ import sympy as sp
 
 from derive.network import Architecture
 from derive.ops import activation, loss as lookup_loss
+from derive.terms import product, total
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def build_graph(arch: Architecture) -> Graph:
     names: dict[sp.Symbol, str] = {}
 
     def symbol(name: str, latex: str, sample: int | None = None) -> sp.Symbol:
-        s = sp.Symbol(name if sample is None or batch == 1 else f"{name}_{sample + 1}", real=True)
+        s = sp.Symbol(name if sample is None or batch == 1 else f"{name}_{sample + 1}")
         names[s] = latex if sample is None or batch == 1 else f"{latex}^{{({sample + 1})}}"
         return s
 
@@ -120,7 +121,7 @@ def build_graph(arch: Architecture) -> Graph:
                 z = symbol(f"z{g}", f"z_{{{g}}}", n)
                 a = symbol(f"a{g}", f"{act.output_letter}_{{{g}}}", n)
                 ins = previous[n]
-                expr = sp.Add(*(W[i][j] * ins[j] for j in range(len(ins))), bias[i])
+                expr = total([*(product(W[i][j], ins[j]) for j in range(len(ins))), bias[i]])
                 partials = [(ins[j], W[i][j]) for j in range(len(ins))]
                 partials += [(W[i][j], ins[j]) for j in range(len(ins))] + [(bias[i], sp.S.One)]
                 nodes.append(Node(z, expr, tuple(partials), "z", l + 1, i, n))
@@ -142,7 +143,7 @@ def build_graph(arch: Architecture) -> Graph:
     for yhat, y in zip(previous, targets):
         terms += loss.terms(yhat, y)
         partials += [(p, scale * d) for p, d in zip(yhat, loss.derivative(yhat, y))]
-    L = sp.Symbol("L", real=True)
+    L = sp.Symbol("L")
     names[L] = r"\mathcal{L}"
     nodes.append(Node(L, scale * sp.Add(*terms), tuple(partials), "loss", 0, 0, 0))
 
