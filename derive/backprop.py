@@ -24,6 +24,7 @@ import sympy as sp
 
 from derive.graph import Graph, build_graph
 from derive.network import Architecture
+from derive.progress import stage
 from derive.terms import product, total
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
@@ -43,6 +44,7 @@ class Backprop:
     """The derived straight-line gradient program of one architecture (values come later)."""
 
     def __init__(self, graph: Graph) -> None:
+        stage("reverse mode")
         self.graph = graph
         users: dict[sp.Symbol, list[tuple[sp.Symbol, sp.Expr]]] = {}
         for node in graph.nodes:
@@ -57,10 +59,10 @@ class Backprop:
         for node in reversed(graph.nodes):
             if node.kind != "z":
                 continue
-            ((a, activation_partial),) = users[node.symbol]
             d = sp.Symbol(f"dL_d{node.symbol.name}")
             self.adjoint_symbols[node.symbol] = d
-            self.adjoints[d] = self._adjoint_sum(a) * activation_partial
+            # one activation uses z, or all of a vector activation's outputs (softmax) do
+            self.adjoints[d] = sp.Add(*(self._adjoint_sum(a) * partial for a, partial in users[node.symbol]))
         #: parameter name -> ∂L/∂p over adjoint symbols and intermediates
         self.program: dict[str, sp.Expr] = {p.name: self._adjoint_sum(p) for p in graph.parameters}
 
@@ -91,6 +93,7 @@ class Backprop:
 
     def closed(self, name: str) -> sp.Expr:
         """∂L/∂p over inputs, targets and parameters only."""
+        stage("closed forms")
         return self.compact(name).xreplace(self._closed_intermediates)
 
     def closed_loss(self) -> sp.Expr:

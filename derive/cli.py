@@ -14,6 +14,7 @@ from derive.commands import grads
 from derive.errors import DeriveError
 from derive.network import Network
 from derive.ops import LOSSES, REDUCTIONS
+from derive.progress import Progress
 from derive.sources.examples import EXAMPLES, example
 from derive.sources.spec import load_spec
 
@@ -29,8 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        network = _network(args)
-        result = args.run(network, args)
+        with Progress(f"derive {args.command}"):
+            network = _network(args)
+            result = args.run(network, args)
     except DeriveError as err:
         print(f"derive: error: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import sympy as sp
 from derive.backprop import Backprop, Factor, backpropagate
 from derive.network import Network, Parameter
 from derive.numeric import evaluate
+from derive.progress import stage
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Derivation:
         self.backprop: Backprop = backpropagate(network.architecture)
         graph = self.graph = self.backprop.graph
         self.point: dict[sp.Symbol, float] = _leaf_values(network, graph)
+        stage("evaluating")
         values = dict(self.point)
         for node in graph.nodes:
             values[node.symbol] = evaluate(node.expr, values)

@@ -25,6 +25,7 @@ import sympy as sp
 
 from derive.network import Architecture
 from derive.ops import activation, loss as lookup_loss
+from derive.progress import stage
 from derive.terms import product, total
 
 
@@ -76,6 +77,7 @@ class Graph:
 @functools.lru_cache(maxsize=64)
 def build_graph(arch: Architecture) -> Graph:
     """Build the scalar graph of an architecture (cached: weights do not change the graph)."""
+    stage("building the graph")
     batch, sizes = arch.batch, arch.sizes
     names: dict[sp.Symbol, str] = {}
 
@@ -125,9 +127,14 @@ def build_graph(arch: Architecture) -> Graph:
                 partials = [(ins[j], W[i][j]) for j in range(len(ins))]
                 partials += [(W[i][j], ins[j]) for j in range(len(ins))] + [(bias[i], sp.S.One)]
                 nodes.append(Node(z, expr, tuple(partials), "z", l + 1, i, n))
-                nodes.append(Node(a, act(z), ((z, act.derivative(z, a)),), "a", l + 1, i, n))
+                if not act.vector:
+                    nodes.append(Node(a, act(z), ((z, act.derivative(z, a)),), "a", l + 1, i, n))
                 zs.append(z)
                 as_.append(a)
+            if act.vector:  # every output uses every z of its layer (softmax): a_i after all the z
+                for i, (a, expr) in enumerate(zip(as_, act.outputs(zs))):
+                    jacobian = tuple((zj, act.jacobian(i, j, as_)) for j, zj in enumerate(zs))
+                    nodes.append(Node(a, expr, jacobian, "a", l + 1, i, n))
             layer_z.append(tuple(zs))
             layer_a.append(tuple(as_))
         unit += len(W)
