@@ -1,0 +1,69 @@
+"""What the scale benchmark measures, checked for correctness: matrix-form code and program size."""
+
+import numpy as np
+import pytest
+
+import derive
+from derive.backprop import backpropagate, operation_count
+from derive.network import Architecture
+from verify.matrix_form import compile_matrix, parameter_arrays
+from verify.reference import autograd_gradients
+
+torch = pytest.importorskip("torch")
+
+CASES = [
+    ((2, 2, 1), ("sigmoid", "sigmoid"), "bce", "mean", 1),
+    ((3, 4, 2), ("tanh", "sigmoid"), "bce", "sum", 5),
+    ((2, 3, 3, 2), ("relu", "tanh", "identity"), "mse", "mean", 4),
+    ((2, 2, 2), ("sigmoid", "sigmoid"), "half_sse", "mean", 3),
+    ((4, 1), ("identity",), "half_sse", "sum", 2),
+]
+
+
+def _network(case, seed=0):
+    sizes, acts, loss, reduction, batch = case
+    rng = np.random.default_rng(seed)
+    layers = [derive.Linear(rng.uniform(-1, 1, (o, i)), rng.uniform(-1, 1, o), a) for i, o, a in zip(sizes, sizes[1:], acts)]
+    y = rng.uniform(0, 1, (batch, sizes[-1]))
+    return derive.Network(layers, rng.uniform(-2, 2, (batch, sizes[0])), y, loss=loss, reduction=reduction)
+
+
+def _flat(net, grads):
+    return {p.name: float(grads[2 * (p.layer - 1) + (p.tensor == "bias")][p.index]) for p in net.parameters()}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'-'.join(map(str, c[0]))}-{c[2]}-{c[3]}-b{c[4]}")
+def test_matrix_form_equals_autograd_and_the_scalar_derivation(case, backend):
+    net = _network(case)
+    convert = np.asarray if backend == "numpy" else torch.from_numpy
+    fn = compile_matrix(net, backend=backend)
+    args = [convert(np.array(net.x)), convert(np.array(net.y)), *map(convert, parameter_arrays(net))]
+    ours = _flat(net, fn(*args))
+    reference = autograd_gradients(net)
+    scale = max(abs(v) for v in reference.gradients.values())
+    derivation = derive.derive(net)
+    for p in derivation.parameters:
+        assert abs(ours[p.name] - reference[p.name]) <= 1e-12 * scale, p.name
+        assert abs(ours[p.name] - p.gradient) <= 1e-12 * scale, p.name
+    assert float(fn.forward(*args)) == pytest.approx(reference.loss, rel=1e-12)
+
+
+def test_matrix_form_keeps_dtype_and_works_for_any_batch():
+    net = _network(CASES[1])
+    fn = compile_matrix(net, backend="torch")
+    params = [torch.from_numpy(a).float() for a in parameter_arrays(net)]
+    for batch in (1, 7):
+        x = torch.rand(batch, 3)
+        y = torch.rand(batch, 2)
+        grads = fn(x, y, *params)
+        assert all(g.dtype == torch.float32 for g in grads)
+        assert [tuple(g.shape) for g in grads] == [tuple(p.shape) for p in params]
+
+
+@pytest.mark.parametrize("sizes", [(8, 16, 16, 1), (16, 32, 32, 32, 1), (32, 64, 64, 64, 1)])
+def test_program_stays_linear_in_size(sizes):
+    acts = ("tanh",) * (len(sizes) - 2) + ("sigmoid",)
+    count = operation_count(backpropagate(Architecture(sizes, acts, "bce", "mean", 1)))
+    assert count.per_parameter <= 6
+    assert count.gradient <= 3 * count.forward
