@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from derive.errors import DeriveError, ShapeError, ValueDomainError
+from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
 from derive.ops import REDUCTIONS, activation, loss as lookup_loss
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -87,7 +87,7 @@ class Linear:
         bias = _vector(self.bias, "bias")
         if len(bias) != len(weight):
             raise ShapeError(f"bias has {len(bias)} values but weight has {len(weight)} rows (out × in)")
-        activation(self.activation)
+        object.__setattr__(self, "activation", activation(self.activation).key)  # "leaky_relu(0.1)"
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "bias", bias)
 
@@ -105,6 +105,7 @@ class Parameter:
     """One scalar parameter: its textbook name, where it lives, and its value.
 
     ``layer`` counts Linear layers from 1; ``tensor`` is ``"weight"`` or ``"bias"``; ``index`` is into it.
+    A ``frozen`` parameter keeps its value in updates (its gradient is still derived).
     """
 
     name: str
@@ -112,6 +113,7 @@ class Parameter:
     tensor: str
     index: tuple[int, ...]
     value: float
+    frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ class Network:
     """Layers, data (one row per sample), loss, reduction and learning rate.
 
     ``x`` is batch × inputs; ``y`` is batch × outputs. A scalar or a flat list is taken as one sample
-    (for one output, a flat list of one value per sample is a column).
+    (for one output, a flat list of one value per sample is a column). For ``cross_entropy`` a flat list or
+    a column holds class indices, one per sample, kept as one-hot rows. ``freeze`` names parameters that
+    keep their values in updates (``["b1", "b2"]``).
     """
 
     layers: tuple[Linear, ...]
@@ -140,6 +144,7 @@ class Network:
     reduction: str = "mean"
     lr: float = 1.0
     name: str = field(default="network", compare=False)
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
@@ -158,7 +163,8 @@ class Network:
         if self.reduction not in REDUCTIONS:
             raise DeriveError(f"unknown reduction {self.reduction!r}; known: {', '.join(REDUCTIONS)}")
         x = _rows(self.x, layers[0].in_features, "x")
-        y = _rows(self.y, layers[-1].out_features, "y")
+        y = _rows(self.y, 1 if loss.class_targets else layers[-1].out_features, "y")
+        y = _matrix(loss.prepare_targets(y, layers[-1].out_features), "y")
         if len(x[0]) != layers[0].in_features:
             raise ShapeError(f"x has {len(x[0])} values per sample; layer 1 takes {layers[0].in_features}")
         if len(y[0]) != layers[-1].out_features:
@@ -184,6 +190,8 @@ class Network:
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "lr", lr)
+        known = [p.name for p in (*_weights(layers), *_biases(layers))]
+        object.__setattr__(self, "freeze", _freeze(self.freeze, known))
 
     @property
     def batch(self) -> int:
@@ -198,7 +206,10 @@ class Network:
 
     def parameters(self) -> list[Parameter]:
         """Every scalar parameter in textbook order: all weights (row-major, layer by layer), then biases."""
-        return list(_weights(self.layers)) + list(_biases(self.layers))
+        params = list(_weights(self.layers)) + list(_biases(self.layers))
+        if self.freeze:
+            params = [dataclasses.replace(p, frozen=p.name in self.freeze) for p in params]
+        return params
 
     def replace(self, **changes: Any) -> Network:
         """A copy with some fields changed (and validated again); ``None`` values are ignored."""
@@ -222,6 +233,18 @@ class Network:
                     bias[p.index[0]] = current[p.name]
             layers.append(Linear(weight, bias, layer.activation))
         return dataclasses.replace(self, layers=tuple(layers))
+
+
+def _freeze(names: Any, known: Sequence[str]) -> tuple[str, ...]:
+    """Frozen parameter names, checked and in textbook order."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise DeriveError(f"freeze must be a list of parameter names such as ['b1', 'b2'], got {names!r}")
+    names = list(names)
+    for name in names:
+        if name not in known:
+            hint = did_you_mean(str(name), known) if isinstance(name, str) else ""
+            raise DeriveError(f"freeze: no parameter {name!r}; parameters: {', '.join(known)}.{hint}")
+    return tuple(name for name in known if name in names)
 
 
 def _weights(layers: Sequence[Linear]) -> Iterator[Parameter]:

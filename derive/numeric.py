@@ -25,6 +25,7 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.tanh: math.tanh,
     sp.erf: math.erf,
     sp.Abs: abs,
+    sp.sign: lambda v: float((v > 0) - (v < 0)),  # 0 at 0, as torch's sign
     sp.Max: max,
     sp.Min: min,
 }

@@ -1,6 +1,7 @@
 """The op registry: activations and losses, one class each (see `activations` and `losses`)."""
 
 from derive.ops.activations import ACTIVATIONS, Activation, Step, activation
+from derive.ops.softmax import LogSumExp, Softmax
 from derive.ops.losses import LOSSES, REDUCTIONS, Loss, loss
 
-__all__ = ["ACTIVATIONS", "LOSSES", "REDUCTIONS", "Activation", "Loss", "Step", "activation", "loss"]
+__all__ = ["ACTIVATIONS", "LOSSES", "REDUCTIONS", "Activation", "LogSumExp", "Loss", "Softmax", "Step", "activation", "loss"]

@@ -14,14 +14,18 @@ Adding an activation means adding one class here and decorating it with `registe
 from __future__ import annotations
 
 import math
+import re
 from typing import ClassVar
 
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
 from derive.errors import UnknownOpError, did_you_mean
+from derive.ops.normal import NormalPDF, Phi
 
 ACTIVATIONS: dict[str, type[Activation]] = {}
+#: ``name(parameter)``, e.g. ``leaky_relu(0.1)``
+_CALL = re.compile(r"\s*([a-z_]+)\s*\(([^()]*)\)\s*")
 
 
 def register(cls: type[Activation]) -> type[Activation]:
@@ -35,14 +39,29 @@ def activation(name: str) -> type[Activation]:
 
     >>> activation("tanh").key
     'tanh'
+
+    A parameterised activation takes its parameter in parentheses (parsed as a number, never evaluated):
+
+    >>> activation("leaky_relu(0.2)").key, activation("leaky_relu(0.01)").key
+    ('leaky_relu(0.2)', 'leaky_relu')
     """
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
-        known = ", ".join(sorted(ACTIVATIONS))
-        raise UnknownOpError(
-            f"unknown activation {name!r}; known: {known}.{did_you_mean(str(name), ACTIVATIONS)}"
-        ) from None
+        pass
+    call = _CALL.fullmatch(name) if isinstance(name, str) else None
+    if call and call[1] in ACTIVATIONS:
+        try:
+            value = float(call[2])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise UnknownOpError(f"activation {name!r}: its parameter must be a finite number, got {call[2]!r}")
+        return ACTIVATIONS[call[1]].with_parameter(value)
+    known = ", ".join(sorted(ACTIVATIONS))
+    raise UnknownOpError(
+        f"unknown activation {name!r}; known: {known}.{did_you_mean(str(name), ACTIVATIONS)}"
+    ) from None
 
 
 class Activation(sp.Function):
@@ -60,6 +79,20 @@ class Activation(sp.Function):
     output_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     #: points where the derivative jumps (verification samples them on purpose).
     kinks: ClassVar[tuple[float, ...]] = ()
+    #: the name of the one parameter of a parameterised activation (leaky ReLU's ``negative_slope``), or None.
+    parameter: ClassVar[str | None] = None
+    #: True when every output depends on all pre-activations of its layer (softmax), not on its own alone.
+    vector: ClassVar[bool] = False
+
+    @classmethod
+    def with_parameter(cls, value: float) -> type[Activation]:
+        """This activation with its parameter set to ``value`` (``activation("leaky_relu(0.1)")``)."""
+        raise UnknownOpError(f"activation {cls.key!r} takes no parameter")
+
+    @classmethod
+    def torch_kwargs(cls) -> dict[str, float | int]:
+        """Keyword arguments of the torch module beyond its defaults (``negative_slope``, ``dim``)."""
+        return {}
 
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
@@ -89,6 +122,9 @@ class Activation(sp.Function):
 
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return f"{self.key}({printer._print(self.args[0])})"
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return self.rewrite("elementary")._eval_evalf(prec)
 
 
 class Step(sp.Function):
@@ -225,3 +261,128 @@ class Identity(Activation):
     @staticmethod
     def numeric(z: float) -> float:
         return z
+
+
+_VARIANTS: dict[str, type[Activation]] = {}
+
+
+@register
+class LeakyReLU(Activation):
+    r"""Leaky ReLU with negative slope $s$: $z$ for $z > 0$, else $s z$; $f' = s + (1 - s)\,\mathbb{1}[z > 0]$.
+
+    The slope is part of the name: ``"leaky_relu"`` has torch's default 0.01, ``"leaky_relu(0.1)"`` has 0.1.
+    At the kink the derivative is $s$, as torch's.
+
+    >>> activation("leaky_relu(0.1)").derivative(sp.Symbol("z"), None)
+    9*step(z)/10 + 1/10
+    """
+
+    key = "leaky_relu"
+    latex_symbol = r"\operatorname{LeakyReLU}"
+    torch_module = "LeakyReLU"
+    torch_function = "torch.nn.functional.leaky_relu"
+    kinks = (0.0,)
+    parameter = "negative_slope"
+    #: the negative slope, a float64; in expressions the exact rational of its shortest repr (0.1 as 1/10).
+    slope: ClassVar[float] = 0.01
+
+    @classmethod
+    def with_parameter(cls, value: float) -> type[Activation]:
+        value = float(value)
+        if value == LeakyReLU.slope:
+            return LeakyReLU
+        key = f"{LeakyReLU.key}({value!r})"
+        if key not in _VARIANTS:
+            namespace = {"key": key, "slope": value, "__module__": __name__, "__doc__": LeakyReLU.__doc__}
+            _VARIANTS[key] = type(LeakyReLU)("LeakyReLU", (LeakyReLU,), namespace)
+        return _VARIANTS[key]
+
+    @classmethod
+    def torch_kwargs(cls) -> dict[str, float | int]:
+        return {"negative_slope": cls.slope}
+
+    @classmethod
+    def exact_slope(cls) -> sp.Rational:
+        return sp.Rational(repr(cls.slope))  # the float's shortest repr: rounds back to the same float
+
+    @classmethod
+    def definition(cls, z: sp.Expr) -> sp.Expr:
+        return sp.Max(0, z) + cls.exact_slope() * sp.Min(0, z)
+
+    @classmethod
+    def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
+        s = cls.exact_slope()
+        return s + (1 - s) * Step(z)
+
+    @classmethod
+    def numeric(cls, z: float) -> float:  # type: ignore[override]
+        return z if z > 0 else cls.slope * z
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        return f"leaky_relu({printer._print(self.args[0])}, {self.slope!r})"
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        return rf"{self.latex_symbol}_{{{self.slope!r}}}\left({printer._print(self.args[0])}\right)"
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        z = printer._print(self.args[0])
+        return f"{printer._module_format('numpy.where')}(({z}) > 0, {z}, {self.slope!r}*({z}))"
+
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        return f"{printer._module_format(self.torch_function)}({printer._print(self.args[0])}, {self.slope!r})"
+
+
+@register
+class Softplus(Activation):
+    r"""Softplus, $\log(1 + e^{z})$, with $f' = \sigma(z)$ (torch ``Softplus()``: beta 1).
+
+    torch returns $z$ itself above its threshold $z > 20$; the exact value differs by less than $10^{-8}$ there.
+    """
+
+    key = "softplus"
+    latex_symbol = r"\operatorname{softplus}"
+    torch_module = "Softplus"
+    torch_function = "torch.nn.functional.softplus"
+    output_range = (0.0, math.inf)
+
+    @classmethod
+    def definition(cls, z: sp.Expr) -> sp.Expr:
+        return sp.log(1 + sp.exp(z))
+
+    @classmethod
+    def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
+        return Sigmoid(z)
+
+    @staticmethod
+    def numeric(z: float) -> float:
+        return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        return f"{printer._module_format('numpy.logaddexp')}(0, {printer._print(self.args[0])})"
+
+
+@register
+class GELU(Activation):
+    r"""GELU in its exact (erf) form, $z\,\Phi(z)$, with $f' = \Phi(z) + z\,\varphi(z)$ (torch ``GELU()``)."""
+
+    key = "gelu"
+    latex_symbol = r"\operatorname{GELU}"
+    torch_module = "GELU"
+    torch_function = "torch.nn.functional.gelu"
+    output_range = (-0.17, math.inf)  # the minimum, z Φ(z) at z ≈ −0.7518, is −0.16997
+
+    @classmethod
+    def definition(cls, z: sp.Expr) -> sp.Expr:
+        return z * sp.erfc(-z / sp.sqrt(2)) / 2  # erfc: no cancellation for numbers z < 0
+
+    @classmethod
+    def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
+        return Phi(z) + z * NormalPDF(z)
+
+    @staticmethod
+    def numeric(z: float) -> float:
+        return z * Phi.numeric(z)
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        z = self.args[0]
+        return printer._print(z * Phi(z))

@@ -19,7 +19,9 @@ from typing import ClassVar
 
 import sympy as sp
 
-from derive.errors import UnknownOpError, ValueDomainError, did_you_mean
+from derive.errors import ShapeError, UnknownOpError, ValueDomainError, did_you_mean
+from derive.ops.activations import Sigmoid, Softplus
+from derive.ops.softmax import LogSumExp, Softmax
 
 LOSSES: dict[str, type[Loss]] = {}
 REDUCTIONS = ("mean", "sum")
@@ -68,6 +70,13 @@ class Loss:
     def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
         """∂(sum of one sample's terms)/∂ŷ_k for every output k, in textbook form."""
         raise NotImplementedError
+
+    #: True when targets may be given as class indices, one per sample (cross_entropy).
+    class_targets: ClassVar[bool] = False
+
+    def prepare_targets(self, y: Sequence[Sequence[float]], outputs: int) -> list[list[float]]:
+        """The targets as one row of ``outputs`` values per sample (class indices become one-hot rows)."""
+        return [list(row) for row in y]
 
     def term_count(self, batch: int, outputs: int) -> int:
         """How many terms a batch has: what ``mean`` divides by."""
@@ -131,3 +140,84 @@ class HalfSSE(Loss):
 
     def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
         return [p - t for p, t in zip(yhat, y)]
+
+
+@register
+class BCEWithLogits(Loss):
+    r"""BCE on logits, $\operatorname{softplus}(\hat y) - y \hat y$ per element (torch ``BCEWithLogitsLoss``).
+
+    Equal to BCE of $\sigma(\hat y)$, without its rounding: the derivative is $\sigma(\hat y) - y$.
+    """
+
+    key = "bce_with_logits"
+    title = r"\text{BCE}"
+    torch_module = "BCEWithLogitsLoss"
+    target_range = (0.0, 1.0)
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [Softplus(p) - t * p for p, t in zip(yhat, y)]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [Sigmoid(p) - t for p, t in zip(yhat, y)]
+
+
+@register
+class L1(Loss):
+    r"""Absolute error, $|\hat y - y|$ per element (torch ``L1Loss``).
+
+    Its derivative is $\operatorname{sign}(\hat y - y)$, which is 0 at the kink $\hat y = y$, as in torch.
+    """
+
+    key = "l1"
+    title = r"\text{L1}"
+    torch_module = "L1Loss"
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [sp.Abs(p - t) for p, t in zip(yhat, y)]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [sp.sign(p - t) for p, t in zip(yhat, y)]
+
+
+@register
+class CrossEntropy(Loss):
+    r"""Cross-entropy of logits, $-\sum_k y_k \log \operatorname{softmax}_k(\hat y)$ per sample (torch ``CrossEntropyLoss``).
+
+    That is log-softmax then NLL. Targets are class indices (one per sample: ``y = [2, 0, 1]``), taken as
+    one-hot rows, or class probabilities (one row per sample). Written as
+    $\operatorname{LSE}(\hat y) \sum_k y_k - \sum_k y_k \hat y_k$, its derivative is
+    $\operatorname{softmax}_k(\hat y) \sum_j y_j - y_k$: softmax − y for one-hot targets.
+    """
+
+    key = "cross_entropy"
+    title = r"\text{CE}"
+    torch_module = "CrossEntropyLoss"
+    per_sample = True
+    class_targets = True
+    target_range = (0.0, 1.0)
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [LogSumExp(*yhat) * sp.Add(*y) - sp.Add(*(t * p for p, t in zip(yhat, y)))]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        mass = sp.Add(*y)
+        return [Softmax(k + 1, *yhat) * mass - t for k, t in enumerate(y)]
+
+    def prepare_targets(self, y: Sequence[Sequence[float]], outputs: int) -> list[list[float]]:
+        if outputs < 2:
+            raise ShapeError(f"loss {self.key!r} needs at least 2 outputs (one logit per class), got {outputs}")
+        if all(len(row) == outputs for row in y):
+            return [list(row) for row in y]  # class probabilities
+        if any(len(row) != 1 for row in y):
+            raise ShapeError(
+                f"loss {self.key!r} takes a class index per sample or {outputs} class probabilities per sample, "
+                f"got rows of {len(y[0])} values"
+            )
+        rows = []
+        for n, (value,) in enumerate(y):
+            if value != int(value) or not 0 <= value < outputs:
+                raise ValueDomainError(
+                    f"loss {self.key!r} needs class indices 0 to {outputs - 1}, got y[{n}] = {value!r}"
+                )
+            rows.append([1.0 if k == int(value) else 0.0 for k in range(outputs)])
+        return rows
