@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from derive.backprop import Backprop, operation_count  # noqa: E402
+from derive.backprop import Backprop, backpropagate, operation_count  # noqa: E402
 from derive.graph import build_graph  # noqa: E402
 from derive.network import Linear, Network  # noqa: E402
 from verify.matrix_form import compile_matrix  # noqa: E402
@@ -121,8 +121,13 @@ def measure(sizes: tuple[int, ...], repeats: int) -> dict:
     net = network(sizes, batch=1)
     arch = net.architecture
     n = len(net.parameters())
-    derive_s = median_time(lambda: Backprop(build_graph.__wrapped__(arch)), max(1, repeats // 4), budget_s=30)
-    ops = operation_count(Backprop(build_graph.__wrapped__(arch)))
+    def derivation() -> Backprop:
+        build_graph.cache_clear()
+        backpropagate.cache_clear()
+        return backpropagate(arch)
+
+    derive_s = median_time(derivation, max(1, repeats // 4), budget_s=30)
+    ops = operation_count(derivation())
     t = time.perf_counter()
     grad_torch = compile_matrix(arch, backend="torch")
     compile_s = time.perf_counter() - t

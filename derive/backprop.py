@@ -25,7 +25,7 @@ import sympy as sp
 from derive.graph import Graph, build_graph
 from derive.network import Architecture
 from derive.progress import stage
-from derive.terms import product, total
+from derive.terms import gc_paused, product, total
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
 MAX_PATHS = 256
@@ -163,4 +163,5 @@ def operation_count(backprop: Backprop) -> OperationCount:
 @functools.lru_cache(maxsize=64)
 def backpropagate(arch: Architecture) -> Backprop:
     """The gradient program of an architecture (cached: hypothesis and SGD reuse it)."""
-    return Backprop(build_graph(arch))
+    with gc_paused():
+        return Backprop(build_graph(arch))
