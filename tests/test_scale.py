@@ -17,6 +17,8 @@ CASES = [
     ((2, 3, 3, 2), ("relu", "tanh", "identity"), "mse", "mean", 4),
     ((2, 2, 2), ("sigmoid", "sigmoid"), "half_sse", "mean", 3),
     ((4, 1), ("identity",), "half_sse", "sum", 2),
+    ((2, 3, 1), ("leaky_relu(0.1)", "identity"), "mse", "mean", 4),
+    ((2, 3, 2), ("softplus", "identity"), "bce_with_logits", "mean", 4),
 ]
 
 
@@ -47,6 +49,14 @@ def test_matrix_form_equals_autograd_and_the_scalar_derivation(case, backend):
         assert abs(ours[p.name] - reference[p.name]) <= 1e-12 * scale, p.name
         assert abs(ours[p.name] - p.gradient) <= 1e-12 * scale, p.name
     assert float(fn.forward(*args)) == pytest.approx(reference.loss, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "activations, loss", [(("tanh", "softmax"), "mse"), (("tanh", "identity"), "cross_entropy")]
+)
+def test_matrix_form_refuses_rules_that_are_not_element_wise(activations, loss):
+    with pytest.raises(derive.DeriveError, match="not element-wise|needs element-wise"):
+        compile_matrix(Architecture((2, 3, 3), activations, loss, "mean", 2))
 
 
 def test_matrix_form_keeps_dtype_and_works_for_any_batch():

@@ -50,17 +50,30 @@ class MatrixRules:
 
 
 def matrix_rules(activations: Sequence[str], loss: str) -> MatrixRules:
-    """Read the δ rules off derive's derivation of a one-unit-per-layer network."""
-    arch = Architecture((1,) * (len(activations) + 1), tuple(activations), loss, "sum", 1)
-    bp = backpropagate(arch)
-    graph = bp.graph
-    z_out, a_out, y_out = graph.pre[-1][0][0], graph.post[-1][0][0], graph.targets[0][0]
+    """Read the δ rules off derive's derivation of a one-unit-per-layer network.
+
+    Only element-wise rules have that form: a vector activation (softmax) or a loss over a whole row
+    (cross_entropy) is refused with a `DeriveError`; the scalar form covers them.
+    """
+    for name in activations:
+        if getattr(activation(name), "vector", False):
+            raise DeriveError(f"the matrix form needs element-wise activations; {name!r} is not (use the scalar form)")
     z, a, y = sp.symbols("z a y")
-    units = {z_out: z, a_out: a, y_out: y}
-    output = bp.adjoints[bp.adjoint_symbols[z_out]].xreplace(units)
-    term = graph.node[graph.loss].expr.xreplace(units)
-    if not output.free_symbols <= {z, a, y} or not term.free_symbols <= {a, y}:
-        raise DeriveError(f"loss {loss!r} has no element-wise output rule for the matrix form")
+    rules = []
+    for outputs in (1, 2):  # with two outputs, the rule of output 1 must not involve output 2
+        arch = Architecture((1,) * len(activations) + (outputs,), tuple(activations), loss, "sum", 1)
+        bp = backpropagate(arch)
+        graph = bp.graph
+        z_out, a_out, y_out = graph.pre[-1][0][0], graph.post[-1][0][0], graph.targets[0][0]
+        units = {z_out: z, a_out: a, y_out: y}
+        rules.append(bp.adjoints[bp.adjoint_symbols[z_out]].xreplace(units))
+        if outputs == 1:
+            term = graph.node[graph.loss].expr.xreplace(units)
+    output = rules[0]
+    if not rules[1].free_symbols <= {z, a, y} or not term.free_symbols <= {a, y}:
+        raise DeriveError(
+            f"loss {loss!r} is not element-wise: the matrix form has no rule for it (use the scalar form)"
+        )
     acts = [activation(name) for name in activations]
     return MatrixRules(
         z, a, y,
