@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.errors import DeriveError
 from derive.graph import Graph, build_graph
 from derive.network import Architecture
 from derive.progress import stage
@@ -29,6 +30,12 @@ from derive.terms import gc_paused, product, total
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
 MAX_PATHS = 256
+#: Compact and closed forms larger than this many operations (as a tree) are refused, not built.
+MAX_OPERATIONS = 100_000
+
+
+class ExpressionTooLarge(DeriveError):
+    """A compact or closed form that would be too large to build or print."""
 
 
 @dataclass(frozen=True)
@@ -81,20 +88,48 @@ class Backprop:
         return inlined
 
     @functools.cached_property
+    def _sizes(self) -> tuple[dict[sp.Symbol, int], dict[sp.Symbol, int]]:
+        """Tree sizes (operations) of every inlined symbol: (compact, closed), without building them."""
+        closed: dict[sp.Symbol, int] = {}
+        for node in self.graph.nodes:
+            closed[node.symbol] = count_operations(node.expr, closed)
+        compact: dict[sp.Symbol, int] = {}
+        for d, expr in self.adjoints.items():
+            compact[d] = count_operations(expr, compact)
+            closed[d] = count_operations(expr, closed)
+        return compact, closed
+
+    def size(self, name: str, form: str = "closed") -> int:
+        """How many operations the ``form`` ("compact" or "closed") of ∂L/∂``name`` has, as a tree."""
+        compact, closed = self._sizes
+        return count_operations(self.program[name], compact if form == "compact" else closed)
+
+    def _check_size(self, name: str, form: str, max_operations: int | None) -> None:
+        limit = MAX_OPERATIONS if max_operations is None else max_operations
+        size = self.size(name, form)
+        if size > limit:
+            raise ExpressionTooLarge(
+                f"the {form} form of ∂L/∂{name} has {size:,} operations, over the limit of {limit:,}; "
+                f"use a smaller network or the program form, or raise the limit (max_operations, --max-ops)"
+            )
+
+    @functools.cached_property
     def _closed_intermediates(self) -> dict[sp.Symbol, sp.Expr]:
         closed: dict[sp.Symbol, sp.Expr] = {}
         for node in self.graph.nodes:
             closed[node.symbol] = node.expr.xreplace(closed)
         return closed
 
-    def compact(self, name: str) -> sp.Expr:
-        """∂L/∂p over intermediates, inputs, targets and parameters."""
+    def compact(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
+        """∂L/∂p over intermediates, inputs, targets and parameters (refused past `MAX_OPERATIONS`)."""
+        self._check_size(name, "compact", max_operations)
         return self.program[name].xreplace(self._compact_adjoints)
 
-    def closed(self, name: str) -> sp.Expr:
-        """∂L/∂p over inputs, targets and parameters only."""
+    def closed(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
+        """∂L/∂p over inputs, targets and parameters only (refused past `MAX_OPERATIONS`)."""
         stage("closed forms")
-        return self.compact(name).xreplace(self._closed_intermediates)
+        self._check_size(name, "closed", max_operations)
+        return self.compact(name, max_operations=max_operations).xreplace(self._closed_intermediates)
 
     def closed_loss(self) -> sp.Expr:
         """L over inputs, targets and parameters only."""
@@ -119,19 +154,30 @@ class Backprop:
                     yield [factor, *rest]
 
 
-def count_operations(expr: sp.Basic) -> int:
+def count_operations(expr: sp.Basic, inlined: dict[sp.Symbol, int] | None = None) -> int:
     """Arithmetic operations in ``expr`` as a tree: n − 1 per n-ary sum or product, 1 per power or function.
 
     Negation and subtraction count as one operation (``-x`` is ``Mul(-1, x)`` in SymPy), so do constants.
+    A symbol in ``inlined`` counts as the operations of what it stands for. Shared subexpressions are
+    counted once per use (the size of the printed tree) but visited once (time linear in the DAG).
 
     >>> a, b, c = sp.symbols("a b c")
-    >>> count_operations(a * b + c), count_operations(sp.exp(-a))
-    (2, 2)
+    >>> count_operations(a * b + c), count_operations(sp.exp(-a)), count_operations(a * b, {a: 5})
+    (2, 2, 6)
     """
-    if expr.is_Atom:
-        return 0
-    own = len(expr.args) - 1 if expr.is_Add or expr.is_Mul else 1
-    return own + sum(count_operations(arg) for arg in expr.args)
+    inlined = inlined or {}
+    memo: dict[sp.Basic, int] = {}
+
+    def count(e: sp.Basic) -> int:
+        if e.is_Atom:
+            return inlined.get(e, 0)
+        cached = memo.get(e)
+        if cached is None:
+            own = len(e.args) - 1 if e.is_Add or e.is_Mul else 1
+            cached = memo[e] = own + sum(count(arg) for arg in e.args)
+        return cached
+
+    return count(expr)
 
 
 @dataclass(frozen=True)

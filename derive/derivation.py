@@ -34,8 +34,10 @@ class ParameterGradient:
 class Derivation:
     """Everything derived for one network: forms of every gradient, and every value in float64."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, *, max_operations: int | None = None) -> None:
         self.network = network
+        #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
+        self.max_operations = max_operations
         self.backprop: Backprop = backpropagate(network.architecture)
         graph = self.graph = self.backprop.graph
         self.point: dict[sp.Symbol, float] = _leaf_values(network, graph)
@@ -57,21 +59,26 @@ class Derivation:
         """The value of ∂L/∂``name``."""
         return self._by_name(name).gradient
 
-    def closed(self, name: str) -> sp.Expr:
-        """∂L/∂``name`` over inputs, targets and parameters only."""
-        return self.backprop.closed(self._by_name(name).name)
+    def closed(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
+        """∂L/∂``name`` over inputs, targets and parameters only.
 
-    def compact(self, name: str) -> sp.Expr:
+        Refused with `ExpressionTooLarge` past ``max_operations`` (default `backprop.MAX_OPERATIONS`).
+        """
+        limit = self.max_operations if max_operations is None else max_operations
+        return self.backprop.closed(self._by_name(name).name, max_operations=limit)
+
+    def compact(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
         """∂L/∂``name`` over intermediates (z, a), inputs, targets and parameters."""
-        return self.backprop.compact(self._by_name(name).name)
+        limit = self.max_operations if max_operations is None else max_operations
+        return self.backprop.compact(self._by_name(name).name, max_operations=limit)
 
     def chain(self, name: str) -> list[list[Factor]] | None:
         """The chain rule for ∂L/∂``name``: paths of local factors, summed (None if too many)."""
         return self.backprop.chain(self._by_name(name).name)
 
-    def gradients(self) -> dict[str, sp.Expr]:
+    def gradients(self, *, max_operations: int | None = None) -> dict[str, sp.Expr]:
         """Closed forms of ∂L/∂p for every parameter, keyed by name in textbook order."""
-        return {p.name: self.backprop.closed(p.name) for p in self.parameters}
+        return {p.name: self.closed(p.name, max_operations=max_operations) for p in self.parameters}
 
     def _by_name(self, name: str) -> ParameterGradient:
         for p in self.parameters:

@@ -77,3 +77,17 @@ def test_program_stays_linear_in_size(sizes):
     count = operation_count(backpropagate(Architecture(sizes, acts, "bce", "mean", 1)))
     assert count.per_parameter <= 6
     assert count.gradient <= 3 * count.forward
+
+
+def test_form_sizes_are_estimated_without_building_and_large_forms_are_refused():
+    from derive.backprop import count_operations
+
+    d = derive.derive(derive.examples.classic_2_2_2())
+    for p in d.parameters:
+        for form, build in (("compact", d.compact), ("closed", d.closed)):
+            actual = count_operations(build(p.name))
+            assert 0.75 * actual <= d.backprop.size(p.name, form) <= 1.25 * actual
+    deep = backpropagate(Architecture((8,) * 7 + (1,), ("tanh",) * 6 + ("sigmoid",), "bce", "mean", 1))
+    assert deep.size("W1") > 10**9  # as a printed tree; the program itself stays linear
+    with pytest.raises(derive.DeriveError, match=r"closed form of ∂L/∂W1 has [\d,]+ operations, over the limit"):
+        deep.closed("W1")

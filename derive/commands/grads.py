@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from derive.backprop import MAX_OPERATIONS
 from derive.derivation import Derivation
 from derive.network import Network
 from derive.printing import expression_string, latex
@@ -13,12 +14,16 @@ from derive.printing import expression_string, latex
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("grads", help="closed-form ∂L/∂p of every parameter, with values")
     parser.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    parser.add_argument(
+        "--max-ops", type=int, default=None, metavar="N",
+        help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
+    )  # fmt: skip
     parser.set_defaults(run=run)
     return parser
 
 
 def run(network: Network, args: argparse.Namespace) -> str:
-    derivation = Derivation(network)
+    derivation = Derivation(network, max_operations=args.max_ops)
     return {"text": _grads_text, "latex": _grads_latex, "json": _grads_json}[args.format](derivation)
 
 
@@ -34,6 +39,7 @@ def _grads_json(d: Derivation) -> str:
                 "index": list(p.parameter.index),
                 "value": p.parameter.value,
                 "gradient": p.gradient,
+                "frozen": p.parameter.frozen,
                 "expression": expression_string(d.closed(p.name)),
                 "latex": latex(d.closed(p.name), d.graph.latex_names),
             }
@@ -58,4 +64,6 @@ def _grads_text(d: Derivation) -> str:
     lines.append(f"{'parameter':<10} {'value':>16} {'dL/dp':>20}   dL/dp over intermediates")
     for p in d.parameters:
         lines.append(f"{p.name:<10} {p.parameter.value:>16.10g} {p.gradient:>20.12g}   {d.compact(p.name)}")
+    if net.freeze:
+        lines.append(f"frozen (kept in updates): {', '.join(net.freeze)}")
     return "\n".join(lines) + "\n"
