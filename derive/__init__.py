@@ -14,6 +14,7 @@ from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, Va
 from derive.network import Linear, Network, Parameter
 from derive.sources import examples
 from derive.sources.spec import load_spec, loads_spec
+from derive.report import report
 from derive.train import History, sgd
 
 __version__ = "0.1.0"
@@ -34,5 +35,6 @@ __all__ = [
     "gradients",
     "load_spec",
     "loads_spec",
+    "report",
     "sgd",
 ]

@@ -3,6 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+# The report tests compile every LaTeX report with pdflatex and render every Markdown formula with KaTeX.
+if ! command -v pdflatex >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    texlive-latex-base texlive-latex-recommended texlive-pictures latexmk poppler-utils >/dev/null
+fi
+if command -v npm >/dev/null 2>&1; then
+  (cd tools/katex && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?

@@ -117,8 +117,10 @@ class Activation(sp.Function):
     def _eval_rewrite_as_elementary(self, z: sp.Expr, **kwargs: object) -> sp.Expr:
         return self.definition(z)
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"{self.latex_symbol}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        # SymPy passes ``exp`` when it prints a power of the function: tanh(z)**2 as \tanh^{2}(z).
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"{self.latex_symbol}{power}\left({printer._print(self.args[0])}\right)"
 
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return f"{self.key}({printer._print(self.args[0])})"

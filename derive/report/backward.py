@@ -1,0 +1,213 @@
+r"""The backward pass of a report, layer by layer in reverse, then the update and the training steps.
+
+For a small network every gradient is written as the chain rule: each path from the loss down to the
+parameter as a product of local derivatives (each shown once with its formula and value), summed over the
+paths, then in its compact closed form over the forward quantities. A larger network is shown through its
+error terms δ = ∂L/∂z, which keeps the report linear in the size of the network.
+
+>>> import derive
+>>> from derive.report.shown import Shown
+>>> s = Shown(derive.derive(derive.examples.seed()), 4)
+>>> print(chain_equation(s, "W5").parts[1])
+1.7107 \cdot 0.2428 \cdot 0.6565
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.backprop import Factor
+from derive.derivation import Derivation
+from derive.report.document import Equation, Heading, Paragraph, Table
+from derive.report.labels import label
+from derive.report.layout import WIDTH, chunks, visible
+from derive.report.numformat import product, total
+from derive.report.shown import Shown
+from derive.train import History, step
+
+#: Chains are written out when no parameter has more paths than this and the network has at most
+#: `CHAIN_PARAMETERS` parameters; otherwise the report shows the error terms δ.
+CHAIN_PATHS = 4
+CHAIN_PARAMETERS = 40
+#: Closed forms longer than this (characters of LaTeX), or with an unbreakable piece wider than two lines,
+#: are left out.
+CLOSED_LIMIT = 1200
+#: Parameter columns per table of training steps.
+TABLE_COLUMNS = 8
+
+
+def uses_chains(d: Derivation) -> bool:
+    """Whether the report writes every gradient as its chain of local derivatives."""
+    if d.network.batch != 1 or len(d.parameters) > CHAIN_PARAMETERS:
+        return False
+    return all((c := d.chain(p.name)) is not None and len(c) <= CHAIN_PATHS for p in d.parameters)
+
+
+def by_layer(d: Derivation) -> list[list]:
+    """Parameters grouped by layer, last layer first (the order of the backward pass)."""
+    layers: dict[int, list] = {}
+    for p in d.parameters:
+        layers.setdefault(p.parameter.layer, []).append(p)
+    return [layers[layer] for layer in sorted(layers, reverse=True)]
+
+
+def factor_equation(s: Shown, factor: Factor) -> Equation:
+    """A local derivative: its formula, the numbers substituted, its value."""
+    value = _factor_value(s, factor)
+    parts = [s.latex(factor.expr)]
+    if not (factor.expr.is_Symbol or factor.expr.is_Number):
+        parts.append(s.substitute(factor.expr))
+    if parts[0] == value:
+        parts = []
+    return Equation(s.partial(factor.numerator, factor.denominator), (*parts, value))
+
+
+def chain_equation(s: Shown, name: str) -> Equation:
+    """∂L/∂p: the sum over paths of products of local derivatives, then the compact form, then the value."""
+    d = s.d
+    paths = d.chain(name) or []
+    symbolic = " + ".join(" ".join(s.partial(f.numerator, f.denominator) for f in path) for path in paths)
+    numeric = total([product([_factor_value(s, f) for f in path]) for path in paths])
+    compact = d.compact(name)
+    parameter = d._by_name(name)
+    return Equation(
+        s.partial(s.graph.loss, parameter.symbol),
+        (symbolic, numeric, s.latex(compact), s.substitute(compact), s.number(parameter.gradient)),
+    )
+
+
+def _factor_value(s: Shown, factor: Factor) -> str:
+    if factor.expr.is_Symbol and factor.expr in s.exact:
+        return s.value(factor.expr)
+    if factor.expr.is_Integer:
+        return str(factor.expr)
+    return s.number(s.evaluate(factor.expr))
+
+
+def chain_section(s: Shown, lang: str) -> list:
+    """Local derivatives and chains, layer by layer in reverse."""
+    blocks: list = [Paragraph(label(lang, "compact_text"))]
+    shown: set[tuple[sp.Symbol, sp.Symbol]] = set()
+    for params in by_layer(s.d):
+        layer = params[0].parameter.layer
+        blocks.append(Heading(3, label(lang, "local", layer=layer)))
+        for p in params:
+            for path in s.d.chain(p.name) or []:
+                for factor in path:
+                    key = (factor.numerator, factor.denominator)
+                    if key not in shown:
+                        shown.add(key)
+                        blocks.append(factor_equation(s, factor))
+        blocks.append(Heading(3, label(lang, "gradients", layer=layer)))
+        blocks += [chain_equation(s, p.name) for p in params]
+    return blocks
+
+
+def delta_section(s: Shown, lang: str) -> list:
+    """Error terms δ = ∂L/∂z per layer (in reverse), then ∂L/∂p over them."""
+    g, bp = s.graph, s.d.backprop
+    blocks: list = []
+    for params in by_layer(s.d):
+        layer = params[0].parameter.layer
+        blocks.append(Heading(3, label(lang, "deltas", layer=layer)))
+        for row in g.pre[layer - 1]:
+            for z in row:
+                delta = bp.adjoint_symbols[z]
+                expr = bp.adjoints[delta]
+                blocks.append(
+                    Equation(
+                        s.name(delta),
+                        (s.partial(g.loss, z), s.latex(expr), s.substitute(expr), s.value(delta)),
+                    )
+                )
+        blocks.append(Heading(3, label(lang, "gradients", layer=layer)))
+        for p in params:
+            expr = bp.program[p.name]
+            blocks.append(
+                Equation(
+                    s.partial(g.loss, p.symbol),
+                    (s.latex(expr), s.substitute(expr), s.number(p.gradient)),
+                )
+            )
+    return blocks
+
+
+def closed_section(s: Shown, lang: str) -> list:
+    """The closed form of every gradient (over inputs, targets and parameters), when short enough."""
+    blocks: list = [Heading(2, label(lang, "closed")), Paragraph(label(lang, "closed_text"))]
+    for p in s.d.parameters:
+        text = s.latex(s.d.closed(p.name))
+        if len(text) > CLOSED_LIMIT or max(visible(c) for c in chunks(text)) > 2 * WIDTH:
+            blocks.append(Paragraph(label(lang, "closed_omitted", name=p.name, size=len(text))))
+        else:
+            blocks.append(Equation(s.partial(s.graph.loss, p.symbol), (text,)))
+    return blocks
+
+
+def update_section(s: Shown, lang: str) -> list:
+    """W(t+1) = W(t) − α ∂L/∂W(t) with numbers, for every parameter (last layer first)."""
+    d = s.d
+    lr = s.number(d.network.lr, exact=True)
+    updated = {p.name: p.value for p in step(d).parameters()}
+    blocks: list = [Heading(2, label(lang, "update")), Paragraph(label(lang, "update_text", lr=lr))]
+    for params in by_layer(d):
+        for p in params:
+            name = s.name(p.symbol)
+            value = s.number(p.parameter.value)
+            blocks.append(
+                Equation(
+                    f"{name}(t+1)",
+                    (
+                        rf"{name}(t) - \alpha \frac{{\partial \mathcal{{L}}}}{{\partial {name}(t)}}",
+                        f"{value} - {product([lr, s.number(p.gradient)])}",
+                        s.number(updated[p.name]),
+                    ),
+                )
+            )
+    return blocks
+
+
+def steps_section(history: History, final_loss: float, digits: int, lang: str) -> list:
+    """The parameters and the loss before every step, as tables; whether the loss decreases."""
+    from derive.report.numformat import fmt
+
+    names = [p.name for p in history.steps[0].parameters]
+    losses = [*history.losses, final_loss]
+    values = [[p.parameter.value for p in d.parameters] for d in history.steps]
+    values.append([p.value for p in history.final.parameters()])
+    blocks: list = [Heading(2, label(lang, "steps")), Paragraph(label(lang, "steps_text"))]
+    latex_names = history.steps[0].graph.latex_names
+    symbols = history.steps[0].graph.parameters
+    for start in range(0, len(names), TABLE_COLUMNS):
+        columns = range(start, min(start + TABLE_COLUMNS, len(names)))
+        rows = tuple(
+            (str(t), fmt(losses[t], digits), *(fmt(values[t][c], digits) for c in columns))
+            for t in range(len(losses))
+        )
+        blocks.append(
+            Table(
+                ("t", r"\mathcal{L}", *(latex_names[symbols[c]] for c in columns)),
+                ("t", "L", *(names[c] for c in columns)),
+                rows,
+            )
+        )
+    decreasing = all(b < a for a, b in zip(losses, losses[1:]))
+    blocks.append(Paragraph(label(lang, "decreasing" if decreasing else "not_decreasing")))
+    return blocks
+
+
+def gradient_table(s: Shown, lang: str) -> Table:
+    """Every parameter with its value, gradient and updated value."""
+    updated = {p.name: p.value for p in step(s.d).parameters()}
+    rows = tuple(
+        (p.name, s.number(p.parameter.value), s.number(p.gradient), s.number(updated[p.name]))
+        for p in s.d.parameters
+    )
+    words = tuple(label(lang, key) for key in ("parameter", "value", "gradient", "updated"))
+    header = (
+        r"\text{" + words[0] + "}" if lang == "en" else "p",
+        r"p",
+        r"\partial \mathcal{L} / \partial p",
+        r"p - \alpha \, \partial \mathcal{L} / \partial p",
+    )
+    return Table(header, words, rows)

@@ -1,0 +1,78 @@
+"""Assembling a report: the walk-through of one network, from title to training steps.
+
+>>> import derive
+>>> doc = build(derive.examples.seed())
+>>> [b.text for b in doc.blocks if getattr(b, "level", 0) == 2][:4]
+['The network', 'Forward pass', 'Loss', 'Backward pass']
+"""
+
+from __future__ import annotations
+
+import math
+
+from derive.derivation import Derivation
+from derive.errors import DeriveError
+from derive.network import Network
+from derive.report import backward, forward, matrix
+from derive.report.document import Document, Heading, Paragraph
+from derive.report.labels import check_lang, label
+from derive.report.numformat import check_digits, fmt
+from derive.report.shown import Shown
+from derive.train import sgd
+
+#: The most training steps a report shows.
+MAX_STEPS = 200
+
+
+def build(network: Network, steps: int = 1, digits: int = 4, lang: str = "en") -> Document:
+    """The document of a report: forward pass, loss, backward pass, update, and later steps."""
+    check_digits(digits)
+    check_lang(lang)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise DeriveError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+    history = sgd(network, steps)
+    d = history.steps[0]
+    _check_finite(d)
+    s = Shown(d, digits)
+    arch = network.architecture
+    doc = Document(lang, label(lang, "title", name=network.name))
+    doc.add(
+        Paragraph(
+            label(
+                lang,
+                "intro",
+                sizes="-".join(map(str, arch.sizes)),
+                activations=", ".join(arch.activations),
+                loss=arch.loss,
+                reduction=arch.reduction,
+                lr=fmt(network.lr, digits, exact=True),
+                batch=arch.batch,
+                digits=digits,
+            )
+        )
+    )
+    picture = forward.picture(s, lang)
+    if picture is not None:
+        doc.add(Heading(2, label(lang, "picture")), picture)
+    if arch.batch == 1:
+        doc.add(*forward.forward_section(s, lang), *forward.loss_section(s, lang))
+        doc.add(Heading(2, label(lang, "backward")), Paragraph(label(lang, "backward_text")))
+        doc.add(*(backward.chain_section(s, lang) if backward.uses_chains(d) else backward.delta_section(s, lang)))
+    else:
+        doc.add(*matrix.forward_matrix(s, lang), *forward.loss_section(s, lang), *matrix.backward_matrix(s, lang))
+    doc.add(*backward.closed_section(s, lang))
+    doc.add(*backward.update_section(s, lang), backward.gradient_table(s, lang))
+    if steps > 1:
+        final = Derivation(history.final)
+        _check_finite(final)
+        doc.add(*backward.steps_section(history, final.loss, digits, lang))
+    return doc
+
+
+def _check_finite(d: Derivation) -> None:
+    bad = [str(symbol) for symbol, value in d.values.items() if not math.isfinite(value)]
+    bad += [p.name for p in d.parameters if not math.isfinite(p.gradient)]
+    if bad:
+        raise DeriveError(
+            f"the values of {', '.join(bad[:5])} are not finite (overflow); use smaller weights, inputs or lr"
+        )

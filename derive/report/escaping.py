@@ -1,0 +1,62 @@
+r"""Escaping of text (never of derive's own mathematics) for LaTeX, Markdown and HTML.
+
+User-supplied text (a network's name) reaches reports only through these functions.
+
+>>> tex_text(r"a_b & 50% {x} \input")
+'a\\_b \\& 50\\% \\{x\\} \\textbackslash{}input'
+>>> md_text("*bold* <script>")
+'\\*bold\\* &lt;script&gt;'
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+#: Characters of derive's own prose that pdflatex needs as math.
+_TEX_UNICODE = {
+    "σ": r"$\sigma$", "δ": r"$\delta$", "Δ": r"$\Delta$", "α": r"$\alpha$", "∂": r"$\partial$",
+    "−": r"$-$", "ᵀ": r"$^{\top}$", "ℓ": r"$\ell$", "Σ": r"$\Sigma$", "ₙ": r"$_n$", "⁽": r"$^{(}$",
+    "ⁿ": r"$^{n}$", "⁾": r"$^{)}$", "→": r"$\to$", "ŷ": r"$\hat{y}$", "≤": r"$\le$",
+}
+
+
+def tex_text(text: str, korean: bool = False) -> str:
+    """Plain text for LaTeX: specials escaped, known symbols as math; other characters outside Latin-1 as
+    ``?`` (pdflatex cannot set them), except Hangul when the document loads kotex."""
+    out = []
+    for char in text:
+        if char in _TEX_SPECIAL:
+            out.append(_TEX_SPECIAL[char])
+        elif char in _TEX_UNICODE:
+            out.append(_TEX_UNICODE[char])
+        elif ord(char) < 0x20:
+            out.append(" ")
+        elif ord(char) < 0x100 or (korean and _hangul(char)):
+            out.append(char)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def _hangul(char: str) -> bool:
+    return 0xAC00 <= ord(char) <= 0xD7A3 or 0x1100 <= ord(char) <= 0x11FF or 0x3130 <= ord(char) <= 0x318F
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#|$~!])")
+
+
+def md_text(text: str) -> str:
+    """Plain text for Markdown: punctuation backslash-escaped, HTML's ``& < >`` as entities."""
+    text = " ".join(text.split())
+    text = html.escape(text, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def html_text(text: str) -> str:
+    """Plain text for HTML."""
+    return html.escape(text, quote=True)

@@ -1,0 +1,113 @@
+"""The words of a report, per language: English (default) and Korean (the seed note's readers).
+
+Only prose and headings are translated; the mathematics is the same in every language.
+
+>>> label("en", "forward"), label("ko", "forward")
+('Forward pass', '순전파')
+"""
+
+from __future__ import annotations
+
+from derive.errors import DeriveError, did_you_mean
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Derivation report: {name}",
+        "intro": "A network of {sizes} units ({activations}), loss {loss} ({reduction}), learning rate {lr}, "
+        "batch of {batch}. Every number is rounded to {digits} decimal places from the exact (float64) "
+        "value; no rounded number is used again in a later step.",
+        "picture": "The network",
+        "picture_caption": "Edges: weight, its value and the gradient of the loss with respect to it. "
+        "Units: pre-activation z and activation value.",
+        "forward": "Forward pass",
+        "forward_text": "Each unit adds its weighted inputs and its bias (the weighted sum z), then applies "
+        "its activation.",
+        "layer": "Layer {layer}",
+        "loss": "Loss",
+        "loss_text": "The prediction is the last layer's output.",
+        "backward": "Backward pass",
+        "backward_text": "Layer by layer in reverse, each gradient is a product of local derivatives along "
+        "every path from the loss to the parameter (the chain rule), summed over the paths.",
+        "local": "Local derivatives, layer {layer}",
+        "gradients": "Gradients, layer {layer}",
+        "compact_text": "Each gradient is shown as its chain, then in a compact closed form over the "
+        "forward quantities.",
+        "deltas": "Error terms δ = ∂L/∂z, layer {layer}",
+        "closed": "Closed forms",
+        "closed_text": "The gradients over inputs, targets and parameters only.",
+        "closed_omitted": "The closed form of {name} is omitted: it has {size} characters of LaTeX.",
+        "update": "Update",
+        "update_text": "Gradient descent with learning rate α = {lr}: W(t+1) = W(t) − α ∂L/∂W(t), all "
+        "parameters at once.",
+        "steps": "Training steps",
+        "steps_text": "The parameters before each step t and the loss there.",
+        "decreasing": "The loss decreases at every step.",
+        "not_decreasing": "The loss does not decrease at every step.",
+        "matrix": "Matrix form",
+        "matrix_text": "With a batch of {batch} samples the same computation proceeds in matrix form: one "
+        "row per sample, Z = A Wᵀ + 1 bᵀ.",
+        "matrix_backward": "ℓ⁽ⁿ⁾ is the loss of sample n and L = (1/{count}) Σₙ ℓ⁽ⁿ⁾. The error terms "
+        "Δ = ∂ℓ/∂Z have one row per sample; the gradients are the mean over the batch.",
+        "parameter": "parameter",
+        "value": "value",
+        "gradient": "gradient",
+        "updated": "updated",
+    },
+    "ko": {
+        "title": "유도 보고서: {name}",
+        "intro": "유닛 {sizes}개({activations})의 신경망, 손실 함수 {loss}({reduction}), 학습률 {lr}, "
+        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
+        "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
+        "picture": "신경망 구조",
+        "picture_caption": "간선: 가중치, 그 값, 그리고 그 가중치에 대한 손실의 기울기. "
+        "노드: 가중합 z와 활성화 값.",
+        "forward": "순전파",
+        "forward_text": "각 유닛은 입력과 가중치의 곱을 모두 더하고 편향을 더한 가중합 z를 계산한 뒤, "
+        "활성화 함수를 적용합니다.",
+        "layer": "{layer}번째 계층",
+        "loss": "오차 계산",
+        "loss_text": "예측값은 마지막 계층의 출력입니다.",
+        "backward": "역전파",
+        "backward_text": "계층의 역순으로, 각 기울기는 손실에서 매개변수까지의 모든 경로를 따라 국소 "
+        "미분을 곱한 값(연쇄법칙)을 경로에 대해 더한 것입니다.",
+        "local": "국소 미분, {layer}번째 계층",
+        "gradients": "기울기, {layer}번째 계층",
+        "compact_text": "각 기울기를 연쇄법칙으로 쓴 뒤, 순전파 값으로 나타낸 간단한 닫힌 형태로 씁니다.",
+        "deltas": "오차 항 δ = ∂L/∂z, {layer}번째 계층",
+        "closed": "닫힌 형태",
+        "closed_text": "입력, 실젯값, 매개변수만으로 나타낸 기울기입니다.",
+        "closed_omitted": "{name}의 닫힌 형태는 LaTeX로 {size}자라서 생략합니다.",
+        "update": "가중치 갱신",
+        "update_text": "학습률 α = {lr}인 경사 하강법: W(t+1) = W(t) − α ∂L/∂W(t), 모든 매개변수를 "
+        "동시에 갱신합니다.",
+        "steps": "학습 단계",
+        "steps_text": "각 단계 t 전의 매개변수와 그때의 손실입니다.",
+        "decreasing": "단계마다 손실이 감소합니다.",
+        "not_decreasing": "손실이 모든 단계에서 감소하지는 않습니다.",
+        "matrix": "행렬 계산",
+        "matrix_text": "배치 크기가 {batch}이므로 같은 계산을 행렬로 진행합니다: 샘플마다 한 행, "
+        "Z = A Wᵀ + 1 bᵀ.",
+        "matrix_backward": "ℓ⁽ⁿ⁾은 샘플 n의 손실이고 L = (1/{count}) Σₙ ℓ⁽ⁿ⁾입니다. 오차 항 Δ = ∂ℓ/∂Z는 "
+        "샘플마다 한 행이고, 기울기는 배치에 대한 평균입니다.",
+        "parameter": "매개변수",
+        "value": "값",
+        "gradient": "기울기",
+        "updated": "갱신 후",
+    },
+}
+
+LANGUAGES = tuple(LABELS)
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if reports have words for it, else a `DeriveError`."""
+    if lang not in LABELS:
+        raise DeriveError(
+            f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}.{did_you_mean(str(lang), LABELS)}"
+        )
+    return lang
+
+
+def label(lang: str, key: str, **fields: object) -> str:
+    """The text ``key`` in ``lang``, with ``fields`` filled in."""
+    return LABELS[lang][key].format(**fields)

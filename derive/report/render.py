@@ -1,0 +1,138 @@
+r"""Renderers: a `Document` as a standalone LaTeX document, as Markdown, or as one HTML page.
+
+- **tex**: ``article`` with amsmath, amssymb, booktabs, longtable and TikZ only (all in Debian's
+  ``texlive-latex-base``/``-recommended``/``-pictures``); Korean loads ``kotex``. Compiles with pdflatex.
+- **md**: display math in ``$$`` blocks (an ``aligned`` environment inside, never ``align``), which KaTeX
+  and MathJax render; plain-text table headers; no picture.
+- **html**: one self-contained page: MathML (rendered by the browser, no script), an inline SVG picture.
+
+The output depends on the document alone: the same network gives byte-identical text.
+
+>>> from derive.report.document import Document, Equation, Heading
+>>> doc = Document("en", "T & U", [Heading(2, "Loss"), Equation("L", ("1",))])
+>>> print(markdown(doc))
+# T &amp; U
+<BLANKLINE>
+## Loss
+<BLANKLINE>
+$$
+\begin{aligned}
+L &= 1
+\end{aligned}
+$$
+<BLANKLINE>
+"""
+
+from __future__ import annotations
+
+from derive.report import picture as pictures
+from derive.report.document import Document, Equation, Heading, Paragraph, Picture, Table
+from derive.report.escaping import html_text, md_text, tex_text
+from derive.report.layout import aligned
+from derive.report.mathml import to_mathml
+
+_TEX_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[utf8]{inputenc}
+%(korean)s\usepackage[a4paper, margin=2cm]{geometry}
+\usepackage{amsmath, amssymb}
+\usepackage{booktabs, longtable}
+\usepackage{tikz}
+\usetikzlibrary{positioning}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.5em}
+\allowdisplaybreaks
+\begin{document}
+"""
+
+
+def tex(doc: Document) -> str:
+    """A standalone LaTeX document."""
+    korean = doc.lang == "ko"
+    out = [_TEX_PREAMBLE % {"korean": "\\usepackage{kotex}\n" if korean else ""}]
+    out.append(rf"{{\LARGE\bfseries {tex_text(doc.title, korean)}\par}}" + "\n")
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            command = "section" if block.level <= 2 else "subsection"
+            out.append(rf"\{command}*{{{tex_text(block.text, korean)}}}" + "\n")
+        elif isinstance(block, Paragraph):
+            out.append(tex_text(block.text, korean) + "\n")
+        elif isinstance(block, Equation):
+            out.append("\\[\n" + aligned(block) + "\n\\]\n")
+        elif isinstance(block, Table):
+            out.append(_tex_table(block))
+        elif isinstance(block, Picture):
+            out.append("\\begin{center}\n" + pictures.tikz(block) + "\n\\end{center}\n")
+            out.append(tex_text(block.caption, korean) + "\n")
+    out.append("\\end{document}\n")
+    return "\n".join(out)
+
+
+def _tex_table(table: Table) -> str:
+    spec = "r" * len(table.header_latex)
+    header = " & ".join(f"${cell}$" for cell in table.header_latex) + r" \\"
+    rows = "\n".join(" & ".join(f"${cell}$" for cell in row) + r" \\" for row in table.rows)
+    return (
+        rf"\begin{{longtable}}{{{spec}}}" + "\n\\toprule\n" + header + "\n\\midrule\n\\endhead\n"
+        + rows + "\n\\bottomrule\n\\end{longtable}\n"
+    )
+
+
+def markdown(doc: Document) -> str:
+    """Markdown with ``$$`` display math."""
+    out = [f"# {md_text(doc.title)}", ""]
+    blocks = doc.blocks
+    for i, block in enumerate(blocks):
+        if isinstance(block, Heading) and i + 1 < len(blocks) and isinstance(blocks[i + 1], Picture):
+            continue  # Markdown has no picture
+        if isinstance(block, Heading):
+            out += ["#" * max(block.level, 2) + " " + md_text(block.text), ""]
+        elif isinstance(block, Paragraph):
+            out += [md_text(block.text), ""]
+        elif isinstance(block, Equation):
+            out += ["$$", aligned(block), "$$", ""]
+        elif isinstance(block, Table):
+            out += ["| " + " | ".join(md_text(c) for c in block.header_text) + " |"]
+            out += ["|" + "---:|" * len(block.header_text)]
+            out += ["| " + " | ".join(row) + " |" for row in block.rows]
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = """body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; padding: 0 1em; line-height: 1.5; }
+math[display="block"] { margin: 0.8em 0; overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { padding: 0.2em 0.7em; text-align: right; border-bottom: 1px solid #ccc; }
+figure { margin: 1em 0; text-align: center; }
+figcaption { font-size: 0.9em; }"""
+
+
+def html(doc: Document) -> str:
+    """One self-contained HTML page (MathML and inline SVG; no scripts, no external files)."""
+    title = html_text(doc.title)
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="{doc.lang}">',
+        '<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>",
+        "<body>",
+        f"<h1>{title}</h1>",
+    ]
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            level = min(max(block.level, 2), 4)
+            out.append(f"<h{level}>{html_text(block.text)}</h{level}>")
+        elif isinstance(block, Paragraph):
+            out.append(f"<p>{html_text(block.text)}</p>")
+        elif isinstance(block, Equation):
+            out.append(to_mathml(aligned(block), display=True))
+        elif isinstance(block, Table):
+            head = "".join(f"<th>{to_mathml(c)}</th>" for c in block.header_latex)
+            body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            out.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>")
+        elif isinstance(block, Picture):
+            out.append(f"<figure>\n{pictures.svg(block)}\n<figcaption>{html_text(block.caption)}</figcaption>\n</figure>")
+    out += ["</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+RENDERERS = {"tex": tex, "md": markdown, "html": html}
