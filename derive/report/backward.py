@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.backprop import Factor
+from derive.backprop import ExpressionTooLarge, Factor
 from derive.derivation import Derivation
 from derive.report.document import Equation, Heading, Paragraph, Table
 from derive.report.labels import label
@@ -32,6 +32,8 @@ CHAIN_PARAMETERS = 40
 #: Closed forms longer than this (characters of LaTeX), or with an unbreakable piece wider than two lines,
 #: are left out.
 CLOSED_LIMIT = 1200
+#: Closed forms are not even built past this many operations.
+CLOSED_OPERATIONS = 2000
 #: Parameter columns per table of training steps.
 TABLE_COLUMNS = 8
 
@@ -136,9 +138,12 @@ def closed_section(s: Shown, lang: str) -> list:
     """The closed form of every gradient (over inputs, targets and parameters), when short enough."""
     blocks: list = [Heading(2, label(lang, "closed")), Paragraph(label(lang, "closed_text"))]
     for p in s.d.parameters:
-        text = s.latex(s.d.closed(p.name))
-        if len(text) > CLOSED_LIMIT or max(visible(c) for c in chunks(text)) > 2 * WIDTH:
-            blocks.append(Paragraph(label(lang, "closed_omitted", name=p.name, size=len(text))))
+        try:
+            text = s.latex(s.d.closed(p.name, max_operations=CLOSED_OPERATIONS))
+        except ExpressionTooLarge:
+            text = ""
+        if not text or len(text) > CLOSED_LIMIT or max(visible(c) for c in chunks(text)) > 2 * WIDTH:
+            blocks.append(Paragraph(label(lang, "closed_omitted", name=p.name)))
         else:
             blocks.append(Equation(s.partial(s.graph.loss, p.symbol), (text,)))
     return blocks

@@ -35,7 +35,7 @@ LABELS: dict[str, dict[str, str]] = {
         "deltas": "Error terms δ = ∂L/∂z, layer {layer}",
         "closed": "Closed forms",
         "closed_text": "The gradients over inputs, targets and parameters only.",
-        "closed_omitted": "The closed form of {name} is omitted: it has {size} characters of LaTeX.",
+        "closed_omitted": "The closed form of {name} is too long to show; the forms above give it in parts.",
         "update": "Update",
         "update_text": "Gradient descent with learning rate α = {lr}: W(t+1) = W(t) − α ∂L/∂W(t), all "
         "parameters at once.",
@@ -76,7 +76,7 @@ LABELS: dict[str, dict[str, str]] = {
         "deltas": "오차 항 δ = ∂L/∂z, {layer}번째 계층",
         "closed": "닫힌 형태",
         "closed_text": "입력, 실젯값, 매개변수만으로 나타낸 기울기입니다.",
-        "closed_omitted": "{name}의 닫힌 형태는 LaTeX로 {size}자라서 생략합니다.",
+        "closed_omitted": "{name}의 닫힌 형태는 너무 길어서 생략합니다. 위의 식들이 이를 나누어 보여 줍니다.",
         "update": "가중치 갱신",
         "update_text": "학습률 α = {lr}인 경사 하강법: W(t+1) = W(t) − α ∂L/∂W(t), 모든 매개변수를 "
         "동시에 갱신합니다.",
