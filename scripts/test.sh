@@ -3,13 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-# The report tests compile every LaTeX report with pdflatex and render every Markdown formula with KaTeX.
-if ! command -v pdflatex >/dev/null 2>&1; then
+# The report tests compile every LaTeX report with pdflatex (Korean ones with kotex) and render every
+# Markdown formula with KaTeX.
+if ! command -v pdflatex >/dev/null 2>&1 || ! kpsewhich kotex.sty >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends \
-    texlive-latex-base texlive-latex-recommended texlive-pictures latexmk poppler-utils >/dev/null
+    texlive-latex-base texlive-latex-recommended texlive-pictures latexmk poppler-utils \
+    texlive-lang-korean >/dev/null
 fi
 if command -v npm >/dev/null 2>&1; then
   (cd tools/katex && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

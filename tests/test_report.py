@@ -18,7 +18,7 @@ import pytest
 import derive
 from derive.cli import main
 from derive.report.mathml import to_mathml
-from tests.test_report_tools import katex, markdown_math, need_pdflatex  # noqa: F401 (fixture)
+from tests.test_report_tools import katex, markdown_math, need, need_pdflatex  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -226,8 +226,9 @@ def test_output_file_and_korean(tmp_path, capsys):
 def test_korean_latex_loads_kotex():
     tex = derive.report(derive.examples.seed(), format="tex", lang="ko")
     assert r"\usepackage{kotex}" in tex and r"\section*{순전파}" in tex
-    if subprocess.run(["kpsewhich", "kotex.sty"], capture_output=True, text=True).stdout.strip() == "":
-        pytest.skip("kotex is not installed (Debian: texlive-lang-korean), so Korean LaTeX is not compiled")
+    need_pdflatex()
+    has_kotex = subprocess.run(["kpsewhich", "kotex.sty"], capture_output=True, text=True).stdout.strip() != ""
+    need("kotex (Debian: texlive-lang-korean) to compile Korean LaTeX", has_kotex)
     from derive.report.pdf import compile_pdf
 
     assert compile_pdf(tex).startswith(b"%PDF")
