@@ -14,6 +14,7 @@ from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, Va
 from derive.network import Linear, Network, Parameter
 from derive.sources import examples
 from derive.sources.spec import load_spec, loads_spec
+from derive.sources.torch_fx import from_torch
 from derive.report import report
 from derive.train import History, sgd
 
@@ -32,6 +33,7 @@ __all__ = [
     "ValueDomainError",
     "derive",
     "examples",
+    "from_torch",
     "gradients",
     "load_spec",
     "loads_spec",

@@ -56,12 +56,16 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("source (one of)").add_mutually_exclusive_group()
     source.add_argument("--example", metavar="NAME", help=f"a built-in network: {', '.join(EXAMPLES)}")
     source.add_argument("--spec", metavar="FILE", help="a spec file (.toml or .json)")
+    source.add_argument(
+        "--torch", metavar="FILE.py:CLASS", help="a torch.nn.Module class, made with no arguments (runs FILE.py)"
+    )
     data = parser.add_argument_group("data (override the source's)")
     data.add_argument("--x", metavar="ROWS", help="inputs: values separated by ',', samples by ';'")
     data.add_argument("--y", metavar="ROWS", help="targets, like --x")
     data.add_argument("--loss", metavar="NAME", help=f"one of {', '.join(LOSSES)}")
     data.add_argument("--reduction", choices=REDUCTIONS)
     data.add_argument("--lr", metavar="A", type=float, help="learning rate")
+    data.add_argument("--freeze", metavar="NAMES", help="parameters kept in updates, e.g. 'b1,b2' (adds to the source's)")
 
 
 def _network(args: argparse.Namespace) -> Network | None:
@@ -69,12 +73,33 @@ def _network(args: argparse.Namespace) -> Network | None:
         network = example(args.example)
     elif args.spec:
         network = load_spec(args.spec)
+    elif getattr(args, "torch", None):
+        network = _torch_network(args)
     elif getattr(args, "needs_source", True):
-        raise DeriveError("no network given: use --example NAME or --spec FILE")
+        raise DeriveError("no network given: use --example NAME, --spec FILE or --torch FILE.py:CLASS")
     else:
         return None
+    freeze = None
+    if getattr(args, "freeze", None) is not None:
+        freeze = (*network.freeze, *(name.strip() for name in args.freeze.split(",") if name.strip()))
     return network.replace(
-        x=_rows(args.x, "--x"), y=_rows(args.y, "--y"), loss=args.loss, reduction=args.reduction, lr=args.lr
+        x=_rows(args.x, "--x"), y=_rows(args.y, "--y"), loss=args.loss, reduction=args.reduction, lr=args.lr,
+        freeze=freeze,
+    )
+
+
+def _torch_network(args: argparse.Namespace) -> Network:
+    """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
+    from derive.sources.torch_fx import from_torch, load_module
+
+    missing = [option for option in ("x", "y", "loss") if getattr(args, option) is None]
+    if missing:
+        needed = ", ".join(f"--{option}" for option in missing)
+        raise DeriveError(f"--torch gives the model only: give {needed} too")
+    module = load_module(args.torch)
+    return from_torch(
+        module, loss=args.loss, x=_rows(args.x, "--x"), y=_rows(args.y, "--y"), lr=args.lr or 1.0,
+        reduction=args.reduction,
     )
 
 

@@ -29,10 +29,10 @@ class History:
 
 
 def step(derivation: Derivation) -> Network:
-    """One SGD update of every parameter, simultaneously, with the network's learning rate."""
+    """One SGD update of every parameter that is not frozen, simultaneously, with the network's learning rate."""
     lr = derivation.network.lr
     return derivation.network.with_parameters(
-        {p.name: p.parameter.value - lr * p.gradient for p in derivation.parameters}
+        {p.name: p.parameter.value - lr * p.gradient for p in derivation.parameters if not p.parameter.frozen}
     )
 
 

@@ -323,8 +323,9 @@ class LeakyReLU(Activation):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return f"leaky_relu({printer._print(self.args[0])}, {self.slope!r})"
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"{self.latex_symbol}_{{{self.slope!r}}}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"{self.latex_symbol}_{{{self.slope!r}}}{power}\left({printer._print(self.args[0])}\right)"
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         z = printer._print(self.args[0])

@@ -36,8 +36,9 @@ class Phi(sp.Function):
     def _eval_evalf(self, prec: int) -> sp.Expr:
         return self.rewrite("elementary")._eval_evalf(prec)
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\Phi\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\Phi{power}\left({printer._print(self.args[0])}\right)"
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         erfc = f"{printer._module_format('numpy.vectorize')}({printer._module_format('math.erfc')}, otypes=[float])"
@@ -68,8 +69,9 @@ class NormalPDF(sp.Function):
     def _eval_evalf(self, prec: int) -> sp.Expr:
         return self.rewrite("elementary")._eval_evalf(prec)
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\varphi\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\varphi{power}\left({printer._print(self.args[0])}\right)"
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         return printer._print(self._eval_rewrite_as_elementary(self.args[0]))

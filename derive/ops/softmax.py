@@ -102,9 +102,10 @@ class Softmax(Activation):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return f"softmax_{self._unit}({', '.join(printer._print(z) for z in self.args[1:])})"
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
         zs = ", ".join(printer._print(z) for z in self.args[1:])
-        return rf"{self.latex_symbol}_{{{self._unit}}}\left({zs}\right)"
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"{self.latex_symbol}_{{{self._unit}}}{power}\left({zs}\right)"
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         zs = [f"({printer._print(z)})" for z in self.args[1:]]
@@ -138,8 +139,9 @@ class LogSumExp(sp.Function):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return f"logsumexp({', '.join(printer._print(p) for p in self.args)})"
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\operatorname{{LSE}}\left({', '.join(printer._print(p) for p in self.args)}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\operatorname{{LSE}}{power}\left({', '.join(printer._print(p) for p in self.args)}\right)"
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         ps = ", ".join(printer._print(p) for p in self.args)

@@ -27,7 +27,7 @@ from typing import Any
 from derive.errors import DeriveError, SpecError
 from derive.network import Linear, Network
 
-_TOP = {"loss", "reduction", "lr", "data", "layers", "name"}
+_TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze"}
 _DATA = {"x", "y"}
 _LAYER = {"weight", "bias", "activation"}
 
@@ -90,6 +90,7 @@ def from_document(document: Any, *, where: str = "spec") -> Network:
             reduction=document.get("reduction", "mean"),
             lr=document.get("lr", 1.0),
             name=document.get("name", Path(where).stem if where != "spec" else "network"),
+            freeze=document.get("freeze", ()),
         ),
         where,
     )
@@ -106,7 +107,7 @@ def to_document(network: Network) -> dict[str, Any]:
             {"weight": [list(row) for row in layer.weight], "bias": list(layer.bias), "activation": layer.activation}
             for layer in network.layers
         ],
-    }
+    } | ({"freeze": list(network.freeze)} if network.freeze else {})
 
 
 def dumps_spec(network: Network, *, format: str = "toml") -> str:
@@ -116,7 +117,7 @@ def dumps_spec(network: Network, *, format: str = "toml") -> str:
         return json.dumps(document, indent=2) + "\n"
     if format != "toml":
         raise SpecError(f"unknown spec format {format!r}; use 'toml' or 'json'")
-    lines = [f"{key} = {_toml(document[key])}" for key in ("loss", "reduction", "lr")]
+    lines = [f"{key} = {_toml(document[key])}" for key in ("loss", "reduction", "lr", "freeze") if key in document]
     lines += ["", "[data]", f"x = {_toml(document['data']['x'])}", f"y = {_toml(document['data']['y'])}"]
     for layer in document["layers"]:
         lines += ["", "[[layers]]"] + [f"{key} = {_toml(value)}" for key, value in layer.items()]
