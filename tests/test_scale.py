@@ -91,3 +91,21 @@ def test_form_sizes_are_estimated_without_building_and_large_forms_are_refused()
     assert deep.size("W1") > 10**9  # as a printed tree; the program itself stays linear
     with pytest.raises(derive.DeriveError, match=r"closed form of ∂L/∂W1 has [\d,]+ operations, over the limit"):
         deep.closed("W1")
+
+
+def test_reports_refuse_networks_too_large_to_print(tmp_path, capsys):
+    from derive.cli import main
+    from derive.sources.spec import dumps_spec
+
+    net = _network(((30, 20, 1), ("tanh", "sigmoid"), "bce", "mean", 1))  # 641 parameters
+    path = tmp_path / "wide.toml"
+    path.write_text(dumps_spec(net))
+    assert main(["report", "--spec", str(path), "--format", "md"]) == 2
+    error = capsys.readouterr().err
+    assert "641 parameters" in error and "limited to 500" in error and "--max-params" in error
+    with pytest.raises(derive.DeriveError, match="641 parameters"):
+        derive.report(net, format="md")
+    small = _network(CASES[0])  # 9 parameters: at the limit it is reported, past it refused
+    assert "b_{3}" in derive.report(small, format="md", max_parameters=9)
+    with pytest.raises(derive.DeriveError, match="9 parameters"):
+        derive.report(small, format="md", max_parameters=8)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from derive.errors import DeriveError
 from derive.network import Network
-from derive.report import FORMATS, LANGUAGES, compile_pdf, report
+from derive.report import FORMATS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,6 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the prose")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")
+    parser.add_argument(
+        "--max-params", type=int, default=MAX_PARAMETERS, metavar="N",
+        help=f"refuse networks with more parameters (default {MAX_PARAMETERS})",
+    )  # fmt: skip
     parser.set_defaults(run=run)
     return parser
 
@@ -29,10 +33,13 @@ def run(network: Network, args: argparse.Namespace) -> str:
             raise DeriveError("--pdf compiles the LaTeX report: use it with --format tex (the default)")
         if not args.output:
             raise DeriveError("--pdf writes a binary file: give -o FILE.pdf")
-        pdf = compile_pdf(report(network, "tex", steps=args.steps, digits=args.digits, lang=args.lang))
+        options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params)
+        pdf = compile_pdf(report(network, "tex", **options))
         _write(args.output, pdf)
         return ""
-    text = report(network, args.format, steps=args.steps, digits=args.digits, lang=args.lang)
+    text = report(
+        network, args.format, steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params
+    )
     if args.output:
         _write(args.output, text.encode("utf-8"))
         return ""

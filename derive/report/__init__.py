@@ -16,17 +16,37 @@ from derive.report.pdf import compile_pdf
 from derive.report.render import RENDERERS
 
 FORMATS = tuple(RENDERERS)
+#: Reports print every parameter; networks with more parameters than this are refused unless asked for.
+MAX_PARAMETERS = 500
 
 
-def report(network: Network, format: str = "tex", steps: int = 1, digits: int = 4, lang: str = "en") -> str:
+class ReportTooLarge(DeriveError):
+    """A network too large to print as a report (override with ``max_parameters``)."""
+
+
+def report(
+    network: Network,
+    format: str = "tex",
+    steps: int = 1,
+    digits: int = 4,
+    lang: str = "en",
+    *,
+    max_parameters: int = MAX_PARAMETERS,
+) -> str:
     """The report of ``network`` as text: ``format`` is ``"tex"``, ``"md"`` or ``"html"``.
 
     ``steps``: SGD steps (the first in full, later ones as a table); ``digits``: decimal places shown;
-    ``lang``: ``"en"`` or ``"ko"``.
+    ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks (`ReportTooLarge`).
     """
     if format not in RENDERERS:
         raise DeriveError(f"unknown format {format!r}; known: {', '.join(FORMATS)}.{did_you_mean(str(format), FORMATS)}")
+    count = len(network.parameters())
+    if count > max_parameters:
+        raise ReportTooLarge(
+            f"the network has {count:,} parameters; reports print every one and are limited to "
+            f"{max_parameters:,} (raise the limit with --max-params N, or max_parameters=N)"
+        )
     return RENDERERS[format](build(network, steps=steps, digits=digits, lang=lang))
 
 
-__all__ = ["FORMATS", "LANGUAGES", "build", "compile_pdf", "report"]
+__all__ = ["FORMATS", "LANGUAGES", "MAX_PARAMETERS", "ReportTooLarge", "build", "compile_pdf", "report"]
