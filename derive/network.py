@@ -176,6 +176,12 @@ class Network:
         lr = _number(self.lr, "lr")
         if lr <= 0:
             raise ValueDomainError(f"lr must be positive, got {lr!r}")
+        for i, layer in enumerate(layers[:-1], start=1):
+            if getattr(activation(layer.activation), "vector", False):
+                raise DeriveError(
+                    f"layer {i}: {layer.activation!r} is supported on the last layer only "
+                    f"(it mixes the units of a layer); use an element-wise activation here"
+                )
         last = activation(layers[-1].activation)
         if loss.prediction_range is not None:
             lo, hi = loss.prediction_range

@@ -122,3 +122,11 @@ def test_spec_strings_are_never_evaluated(tmp_path):
     assert result.returncode == 2 and not marker.exists()
     result = _run("grads", "--example", "seed", "--x", payload)
     assert result.returncode == 2 and not marker.exists()
+
+
+def test_softmax_is_refused_before_the_last_layer():
+    with pytest.raises(derive.DeriveError, match="layer 1: 'softmax' is supported on the last layer only"):
+        derive.Network(
+            [derive.Linear([[1, 2], [3, 4]], [0, 0], "softmax"), derive.Linear([[1, 2]], [0], "sigmoid")],
+            x=[1, 1], y=0, loss="bce",
+        )  # fmt: skip
