@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from derive.commands import grads, report
+from derive.commands import grads, report, verify
 from derive.errors import DeriveError
 from derive.network import Network
 from derive.ops import LOSSES, REDUCTIONS
@@ -22,7 +22,7 @@ from derive.sources.spec import load_spec
 #: ``run(network, args) -> str | tuple[str, int]`` (output, and an exit status when it is not 0). `main`
 #: builds the network from the common source and data options; a command that can do without one (it sets
 #: ``needs_source=False``) gets ``network=None`` when no source is given.
-COMMANDS = (grads, report)
+COMMANDS = (grads, report, verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,14 +7,22 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-# CI sets CI=true, and hypothesis then loads its own derandomized "ci" profile. HYPOTHESIS_PROFILE picks
-# "dev" (quick) or "thorough" (a long run) instead.
-settings.register_profile("dev", max_examples=20, deadline=None)
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE:
+# - "dev" (the default): 25 random examples per property, with the local example database (.hypothesis/);
+# - "fast": the same 25 examples every run (derandomized, no database), for CI and for timing the suite;
+# - "ci": hypothesis's own profile (derandomized, no database, loaded when CI is set), with fast's count;
+# - "thorough": 1000 examples per property, for a long run before a release.
+# Property tests leave example counts to the profile and set deadline=None (SymPy compiles are slow once).
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile(
+    "fast", max_examples=25, deadline=None, derandomize=True, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=25)
 settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-if os.environ.get("HYPOTHESIS_PROFILE"):
-    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def _cuda_available() -> tuple[bool, str]:

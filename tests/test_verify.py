@@ -1,18 +1,23 @@
-"""verify.check: agreement is ok, a planted error is caught and named."""
+"""verify.check: agreement is ok, a planted error is caught and named, the report says what it checked."""
 
 import pytest
 
 import derive
 import verify
+from derive.errors import DeriveError
+
+SEED_NAMES = ["W1", "W2", "W3", "W4", "W5", "W6", "b1", "b2", "b3"]
 
 
 def test_seed_checks_ok_and_names_every_parameter():
     report = verify.check(derive.examples.seed(), device="cpu")
-    assert report.ok
+    assert report.ok and report.agree
     text = str(report)
-    for name in ["W1", "W2", "W3", "W4", "W5", "W6", "b1", "b2", "b3"]:
+    for name in SEED_NAMES:
         assert f"\n{name} " in text
+    # the study note's value of ∂L/∂W5, computed by hand: a1 · (a3 − y)
     assert "0.2727379197567" in text
+    assert "on cpu, float64: ok" in text and "rtol 1e-09" in text
 
 
 @pytest.mark.parametrize("name", ["W1", "W6", "b3"])
@@ -23,8 +28,76 @@ def test_a_relative_error_of_1e_6_fails_and_names_the_parameter(name):
     report = verify.check(net, gradients=g)
     assert not report.ok
     assert [r.name for r in report.failures] == [name]
-    assert "mismatch" in next(line for line in str(report).splitlines() if line.startswith(name + " "))
+    row = report.failures[0]
+    assert row.rel_error == pytest.approx(1e-6, rel=1e-6)
+    # all three symbolic evaluations carry the planted error; autograd and finite differences arbitrate
+    assert "symbolic disagrees (autograd and finite differences agree)" in row.verdict
+    text = str(report)
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    assert "mismatch" in line and "off   off   ok" in line
+    detail = next(line for line in text.splitlines() if line.startswith(f"mismatch: {name} "))
+    assert "on cpu, float64" in detail and "allowed" in detail
+    assert "reproduce: verify.check(derive.loads_spec(" in text
+
+
+def test_the_reproducer_of_a_custom_network_is_a_spec_that_loads_back():
+    net = derive.examples.seed().with_parameters({"W1": 0.1})
+    line = verify.reproducer(net, "cpu", "float64")
+    assert line.startswith("derive verify --spec net.json --device cpu --dtype float64")
+    assert derive.loads_spec(line.split("# net.json: ")[1], format="json") == net
+    assert verify.reproducer(derive.examples.seed(), "cpu", "float32") == (
+        "derive verify --example seed --device cpu --dtype float32"
+    )
 
 
 def test_float32_agrees_within_its_tolerance():
-    assert verify.check(derive.examples.classic_2_2_2(), dtype="float32").ok
+    report = verify.check(derive.examples.classic_2_2_2(), dtype="float32")
+    assert report.ok and report.agree
+    assert report.tolerance == verify.policy("float32")
+    # float32 really is coarser: the errors are far above float64's but far inside float32's tolerance
+    assert 1e-9 < max(r.rel_error for r in report.rows) < 1e-5
+
+
+def test_finite_differences_match_hand_computed_gradients_of_the_seed():
+    fd = verify.finite_differences(derive.examples.seed())
+    # ∂L/∂b3 = ŷ − y = σ(z3), from the study note
+    assert fd.gradients["b3"] == pytest.approx(0.4154331834389303, rel=1e-10)
+    assert fd.gradients["W5"] == pytest.approx(0.2727379197567001, rel=1e-10)
+    assert fd.kinked == ()
+
+
+def test_an_error_in_autograd_is_blamed_on_autograd(monkeypatch):
+    import verify.compare as compare
+
+    real = compare.autograd_gradients
+
+    def wrong(network, **kwargs):
+        result = real(network, **kwargs)
+        result.gradients["W3"] *= 1.001
+        return result
+
+    monkeypatch.setattr(compare, "autograd_gradients", wrong)
+    report = verify.check(derive.examples.seed())
+    assert [r.name for r in report.failures] == ["W3"]
+    assert "autograd disagrees (symbolic and finite differences agree)" in report.failures[0].verdict
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dtype": "float16"}, "unknown dtype 'float16'; use one of float64, float32"),
+        ({"device": "tpu"}, "unknown device 'tpu'; use one of cpu, cuda"),
+        ({"gradients": {"W9": 0}}, "no parameter 'W9'"),
+    ],
+)
+def test_bad_arguments_raise_one_line_errors(kwargs, message):
+    with pytest.raises((DeriveError, ValueError), match=message):
+        verify.check(derive.examples.seed(), **kwargs)
+
+
+def test_cuda_without_a_gpu_is_bad_input():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeriveError, match="device 'cuda' is not available"):
+        verify.check(derive.examples.seed(), device="cuda")

@@ -1,11 +1,34 @@
-"""verify: check derive's gradients against torch autograd (torch needed; derive never imports verify).
+"""verify: check derive's gradients against torch autograd and finite differences (torch needed).
+
+derive never imports verify; verify imports derive, and torch where torch is the point.
 
 >>> import derive, verify
 >>> verify.check(derive.examples.seed()).ok
 True
 """
 
-from verify.compare import CheckReport, Row, check
-from verify.reference import autograd_gradients, torch_model
+from verify.compare import CheckReport, Row, check, reproducer, spec_json
+from verify.compile import arguments, compile, compile_expressions, tensor_shapes  # noqa: A004
+from verify.finite_diff import FiniteDifferences, finite_differences
+from verify.reference import AutogradResult, autograd_gradients, torch_model
+from verify.tolerances import POLICY, Tolerance, policy
 
-__all__ = ["CheckReport", "Row", "autograd_gradients", "check", "torch_model"]
+__all__ = [
+    "POLICY",
+    "AutogradResult",
+    "CheckReport",
+    "FiniteDifferences",
+    "Row",
+    "Tolerance",
+    "arguments",
+    "autograd_gradients",
+    "check",
+    "compile",
+    "compile_expressions",
+    "finite_differences",
+    "policy",
+    "reproducer",
+    "spec_json",
+    "tensor_shapes",
+    "torch_model",
+]

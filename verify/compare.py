@@ -1,73 +1,137 @@
-"""Compare derive's gradients with torch autograd: a per-parameter report with a tolerance per dtype.
+"""Check derive's gradients against torch autograd and finite differences: a per-parameter report.
+
+Three opinions on every ∂L/∂p:
+
+1. **symbolic**: derive's value (its own float64 evaluation of the program), and the same program lambdified
+   to NumPy (on the CPU) and to torch (on the device), both in the dtype checked;
+2. **autograd**: the equivalent ``torch.nn`` model's ``backward()`` on the device, in the dtype;
+3. **finite differences**: central differences of the torch model's loss in float64 (`verify.finite_diff`).
+
+A row passes when every symbolic value agrees with autograd under the dtype's tolerance
+(`verify.tolerances`); when they do not, the finite differences say which side is wrong.
 
 >>> import derive
 >>> report = check(derive.examples.seed())
->>> report.ok
-True
+>>> report.ok, report.agree
+(True, True)
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from derive.derivation import Derivation
 from derive.network import Network
 from derive.numeric import evaluate
-from verify.reference import autograd_gradients
+from derive.ops import activation
+from derive.sources.examples import EXAMPLES
+from verify.compile import arguments, compile, compile_expressions
+from verify.finite_diff import finite_differences
+from verify.reference import autograd_gradients, require_device
+from verify.tolerances import FINITE_DIFFERENCES, Tolerance, magnitude, policy, relative_error
 
-#: (rtol, atol) per dtype; atol is scaled by max(1, the largest |gradient|).
-TOLERANCES = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-5)}
+SYMBOLIC = ("derived", "numpy", "torch")
+FD = "finite differences"
+_EPSILON = {"float64": 2.0**-52, "float32": 2.0**-23}
 
 
 @dataclass(frozen=True)
 class Row:
-    """One parameter's comparison."""
+    """One parameter: the symbolic value, autograd's, their errors, pass/fail and which opinion disagrees."""
 
     name: str
-    derived: float
+    symbolic: float
     autograd: float
     abs_error: float
     rel_error: float
     ok: bool
+    #: every opinion's value: derived, numpy, torch, autograd, finite differences (None: at a kink / not run)
+    opinions: dict[str, float | None] = field(default_factory=dict)
+    verdict: str = ""
 
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The outcome of `check`: one row per parameter, ``ok`` when every row passes."""
+    """The outcome of `check`: ``ok`` when every symbolic value agrees with autograd (and the loss too)."""
 
+    network: str
     rows: tuple[Row, ...]
     device: str
     dtype: str
-    rtol: float
-    atol: float
-    loss_derived: float
+    tolerance: Tolerance
+    scale: float
+    fd_scale: float
+    loss_symbolic: float
     loss_autograd: float
+    loss_ok: bool
+    notes: tuple[str, ...] = ()
+    reproducer: str = ""
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
+        return self.loss_ok and all(r.ok for r in self.rows)
+
+    @property
+    def agree(self) -> bool:
+        """ok, and finite differences agree too wherever they apply."""
+        return self.ok and not any(r.verdict for r in self.rows)
 
     @property
     def failures(self) -> list[Row]:
         return [r for r in self.rows if not r.ok]
 
+    @property
+    def worst_relative_error(self) -> float:
+        return max(r.abs_error / max(abs(r.autograd), self.scale) for r in self.rows)
+
     def __str__(self) -> str:
-        head = (
-            f"gradients vs torch autograd on {self.device}, {self.dtype} "
-            f"(rtol {self.rtol:g}, atol {self.atol:g}): {'ok' if self.ok else 'MISMATCH'}"
-        )
-        lines = [head, f"{'parameter':<10} {'derived':>22} {'autograd':>22} {'abs err':>10} {'rel err':>10}"]
+        t = self.tolerance
+        lines = [
+            f"{self.network}: derive's gradients vs torch autograd on {self.device}, {self.dtype}: "
+            f"{'ok' if self.ok else 'MISMATCH'}",
+            f"tolerance: |symbolic - autograd| <= {t.atol:g}*{self.scale:.6g} + {t.rtol:g}*|autograd|"
+            f"  ({t}; {self.dtype})",
+            f"{'parameter':<10} {'symbolic':>22} {'autograd':>22} {'abs err':>9} {'rel err':>9}  "
+            f"{'numpy':<5} {'torch':<5} {'fd':<5} verdict",
+        ]
         for r in self.rows:
-            mark = "" if r.ok else "  <-- mismatch"
+            marks = [_mark(r, o, self) for o in ("numpy", "torch", FD)]
             lines.append(
-                f"{r.name:<10} {r.derived:>22.15g} {r.autograd:>22.15g} "
-                f"{r.abs_error:>10.2e} {r.rel_error:>10.2e}{mark}"
+                f"{r.name:<10} {r.symbolic:>22.15g} {r.autograd:>22.15g} "
+                f"{r.abs_error:>9.2e} {r.rel_error:>9.2e}  "
+                f"{marks[0]:<5} {marks[1]:<5} {marks[2]:<5} {r.verdict}".rstrip()
             )
+        lines.append(
+            f"{'loss':<10} {self.loss_symbolic:>22.15g} {self.loss_autograd:>22.15g} "
+            f"{abs(self.loss_symbolic - self.loss_autograd):>9.2e}  "
+            f"{'' if self.loss_ok else '<-- mismatch'}".rstrip()
+        )
+        for r in self.failures:
+            lines.append(
+                f"mismatch: {r.name} on {self.device}, {self.dtype}: symbolic {r.symbolic!r}, autograd "
+                f"{r.autograd!r}, |error| {r.abs_error:.3g} > "
+                f"{self.tolerance.bound(r.autograd, self.scale):.3g} "
+                f"allowed; {r.verdict.removeprefix('<-- mismatch: ')}"
+            )
+        lines += [f"note: {n}" for n in self.notes]
+        if not self.ok and self.reproducer:
+            lines.append(f"reproduce: {self.reproducer}")
         return "\n".join(lines)
+
+
+def _mark(row: Row, opinion: str, report: CheckReport) -> str:
+    value = row.opinions.get(opinion)
+    if value is None:
+        return "kink" if opinion == FD and opinion in row.opinions else "-"
+    tol = report.tolerance | FINITE_DIFFERENCES if opinion == FD else report.tolerance
+    scale = report.fd_scale if opinion == FD else report.scale
+    return "ok" if tol.allows(value, row.autograd, scale) else "off"
 
 
 def check(
@@ -76,30 +140,167 @@ def check(
     device: str = "cpu",
     dtype: str = "float64",
     gradients: Mapping[str, sp.Expr] | None = None,
+    tolerance: Tolerance | None = None,
+    finite_differences_check: bool = True,
 ) -> CheckReport:
     """Check ∂L/∂p for every parameter against torch autograd on ``device`` in ``dtype``.
 
-    ``gradients`` optionally gives expressions of your own ({name: Expr} over the network's symbol
-    names) to check instead of derive's; each is evaluated at the network's point in float64.
+    ``gradients`` optionally gives expressions of your own ({name: Expr} over the network's symbol names,
+    e.g. from ``derive.gradients(net)``) to check instead of derive's. ``tolerance`` overrides the policy.
     """
-    if dtype not in TOLERANCES:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(TOLERANCES)}")
+    require_device(device)
+    tol = tolerance or policy(dtype)
     derivation = Derivation(network)
-    derived = {p.name: p.gradient for p in derivation.parameters}
-    if gradients is not None:
-        point = {sp.Symbol(s.name): v for s, v in derivation.point.items()} | dict(derivation.point)
-        for name, expr in gradients.items():
-            if name not in derived:
-                raise ValueError(f"gradients: no parameter {name!r} in this network")
-            plain = expr.xreplace({s: sp.Symbol(s.name) for s in expr.free_symbols})
-            derived[name] = evaluate(plain, point)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and NaN show in the report
+        symbolic = _symbolic_opinions(network, derivation, device, dtype, gradients or {})
     reference = autograd_gradients(network, device=device, dtype=dtype)
-    rtol, atol = TOLERANCES[dtype]
-    atol *= max(1.0, *(abs(v) for v in reference.gradients.values()))
+    fd = finite_differences(network, device=device) if finite_differences_check else None
+    scale = magnitude([*reference.gradients.values(), reference.adjoint_scale])
+    fd_scale = magnitude([scale, reference.loss])
     rows = []
-    for name, value in derived.items():
-        other = reference.gradients[name]
-        error = abs(value - other)
-        rel = error / abs(other) if other else (0.0 if error == 0 else math.inf)
-        rows.append(Row(name, value, other, error, rel, error <= atol + rtol * abs(other)))
-    return CheckReport(tuple(rows), device, dtype, rtol, atol, derivation.loss, reference.loss)
+    for name, autograd in reference.gradients.items():
+        opinions: dict[str, float | None] = {o: symbolic[o][name] for o in SYMBOLIC}
+        opinions["autograd"] = autograd
+        if fd is not None:
+            opinions[FD] = fd.gradients[name]
+        rows.append(_row(name, opinions, tol, scale, fd_scale))
+    notes = [reference.note] if reference.note else []
+    if any(not r.ok for r in rows):
+        notes += near_kinks(derivation, dtype)
+    loss_ok = tol.allows(derivation.loss, reference.loss, fd_scale)  # δL ≈ ∂L/∂a · δa: the adjoints scale it
+    name = f"{network.name} ({network.loss}, {network.reduction}, batch {network.batch})"
+    return CheckReport(
+        name, tuple(rows), device, dtype, tol, scale, fd_scale, derivation.loss, reference.loss, loss_ok,
+        tuple(notes),
+        reproducer(network, device, dtype, custom=gradients is not None),
+    )
+
+
+def _row(name: str, opinions: dict[str, float | None], tol: Tolerance, scale: float, fd_scale: float) -> Row:
+    autograd = opinions["autograd"]
+    symbolic = opinions["derived"]
+    agrees = {o: tol.allows(opinions[o], autograd, scale) for o in SYMBOLIC}
+    ok = all(agrees.values())
+    fd = opinions.get(FD)
+    verdict = ""
+    if fd is not None:
+        fd_tol = FINITE_DIFFERENCES | tol
+        fd_autograd = fd_tol.allows(fd, autograd, fd_scale)
+        fd_symbolic = FINITE_DIFFERENCES.allows(fd, symbolic, fd_scale)
+    if ok:
+        if fd is not None and not fd_autograd:
+            verdict = "finite differences disagree (symbolic and autograd agree)"
+    elif not math.isfinite(autograd):
+        verdict = "autograd is not finite (the dtype cannot hold this computation)"
+    elif any(agrees.values()):
+        bad = [o for o in SYMBOLIC if not agrees[o]]
+        verdict = f"{' and '.join(bad)} disagree{'s' if len(bad) == 1 else ''} with the other symbolic values"
+    elif fd is None:
+        cause = "at a kink" if FD in opinions else "not run"
+        verdict = f"symbolic and autograd disagree; finite differences {cause}"
+    elif fd_autograd and not fd_symbolic:
+        verdict = "symbolic disagrees (autograd and finite differences agree)"
+    elif fd_symbolic and not fd_autograd:
+        verdict = "autograd disagrees (symbolic and finite differences agree)"
+    elif fd_symbolic:
+        verdict = "symbolic and autograd disagree; finite differences cannot tell"
+    else:
+        verdict = "all three disagree"
+    if not ok:
+        verdict = f"<-- mismatch: {verdict}"
+    error = abs(symbolic - autograd)
+    return Row(name, symbolic, autograd, error, relative_error(symbolic, autograd), ok, opinions, verdict)
+
+
+def _symbolic_opinions(
+    network: Network, derivation: Derivation, device: str, dtype: str, custom: Mapping[str, sp.Expr]
+) -> dict[str, dict[str, float]]:
+    names = [p.name for p in network.parameters()]
+    unknown = sorted(set(custom) - set(names))
+    if unknown:
+        raise ValueError(f"gradients: no parameter {', '.join(map(repr, unknown))} in this network")
+    derived = {p.name: p.gradient for p in derivation.parameters}
+    point = {s.name: v for s, v in derivation.point.items()}
+    for name, expr in custom.items():
+        derived[name] = evaluate(expr.xreplace({s: sp.Symbol(s.name) for s in expr.free_symbols}),
+                                 {sp.Symbol(k): v for k, v in point.items()})
+    opinions = {"derived": derived}
+    for backend, where in (("numpy", "cpu"), ("torch", device)):
+        values = _flatten(network, compile(network, backend)(*arguments(network, backend, dtype, where)))
+        if custom:
+            leaves = {k: a for k, a in zip(point, _scalars(list(point.values()), backend, dtype, where))}
+            own = compile_expressions(list(custom.values()), list(point), backend)(leaves)
+            values.update({n: float(v) for n, v in zip(custom, own)})
+        opinions[backend] = values
+    return opinions
+
+
+def _scalars(values: list[float], backend: str, dtype: str, device: str) -> list:
+    if backend == "numpy":
+        return list(np.asarray(values, dtype=dtype))
+    import torch
+
+    return list(torch.tensor(values, dtype=torch.float64).to(device=device, dtype=getattr(torch, dtype)))
+
+
+def _flatten(network: Network, tensors: list) -> dict[str, float]:
+    """Gradient tensors in layer order (W1, b1, …) as values by textbook name."""
+    out = {}
+    for p in network.parameters():
+        tensor = tensors[2 * (p.layer - 1) + (0 if p.tensor == "weight" else 1)]
+        out[p.name] = float(tensor[p.index])
+    return out
+
+
+def near_kinks(derivation: Derivation, dtype: str = "float64") -> list[str]:
+    """Pre-activations within rounding distance of their activation's kink, as notes.
+
+    Rounding bound: 64 ε · (Σ|W a| + |b|) in ``dtype``; on such a unit, which side of the kink it falls on
+    (and so the gradient) depends on the order of operations.
+    """
+    notes = []
+    values = derivation.values
+    for node in derivation.graph.nodes:
+        if node.kind != "z":
+            continue
+        kinks = activation(derivation.network.layers[node.layer - 1].activation).kinks
+        z = values[node.symbol]
+        size = sum(abs(evaluate(term, values)) for term in sp.Add.make_args(node.expr))
+        for k in kinks:
+            if abs(z - k) <= 64 * _EPSILON[dtype] * size:
+                notes.append(
+                    f"{node.symbol} = {z:.3g} is within {dtype} rounding of the kink at {k:g}: the side it "
+                    f"falls on, and so the gradient, depends on the order of operations"
+                )
+    return notes
+
+
+def reproducer(network: Network, device: str, dtype: str, *, custom: bool = False) -> str:
+    """One line that reruns this check: an example's name, or the network as a JSON spec."""
+    if custom:
+        return (f"verify.check(derive.loads_spec({spec_json(network)!r}, format='json'), device={device!r}, "
+                f"dtype={dtype!r}, gradients=g)")
+    for name, make in EXAMPLES.items():
+        if make() == network:
+            return f"derive verify --example {name} --device {device} --dtype {dtype}"
+    command = f"derive verify --spec net.json --device {device} --dtype {dtype}"
+    return f"{command}   # net.json: {spec_json(network)}"
+
+
+def spec_json(network: Network) -> str:
+    """The network as a one-line JSON spec (DESIGN.md's structure; floats round-trip exactly)."""
+    document = {
+        "loss": network.loss,
+        "reduction": network.reduction,
+        "lr": network.lr,
+        "data": {"x": [list(r) for r in network.x], "y": [list(r) for r in network.y]},
+        "layers": [
+            {
+                "weight": [list(r) for r in layer.weight],
+                "bias": list(layer.bias),
+                "activation": layer.activation,
+            }
+            for layer in network.layers
+        ],
+    }
+    return json.dumps(document, separators=(",", ":"))

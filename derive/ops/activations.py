@@ -128,6 +128,16 @@ class Activation(sp.Function):
     def _eval_evalf(self, prec: int) -> sp.Expr:
         return self.rewrite("elementary")._eval_evalf(prec)
 
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        """NumPy code for ``lambdify``: the elementary definition (override where it is not stable)."""
+        return printer._print(self.definition(self.args[0]))
+
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        """torch code for ``lambdify``: ``torch_function(z)`` (a string: derive never imports torch)."""
+        if not self.torch_function:
+            return printer._print(self.definition(self.args[0]))
+        return f"{printer._module_format(self.torch_function)}({printer._print(self.args[0])})"
+
 
 class Step(sp.Function):
     """The unit step with the torch convention at the kink: 1 for z > 0, else 0 (ReLU's derivative).
@@ -164,6 +174,15 @@ class Step(sp.Function):
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         return rf"\mathbb{{1}}\left[{printer._print(self.args[0])} > 0\right]"
 
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        return f"{printer._module_format('numpy.heaviside')}({printer._print(self.args[0])}, 0.0)"
+
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        # SymPy prints Heaviside(z) as torch.heaviside(z, 1/2), which torch rejects (values must be a tensor).
+        z = printer._print(self.args[0])
+        zeros = f"{printer._module_format('torch.zeros_like')}({z})"
+        return f"{printer._module_format('torch.heaviside')}({z}, {zeros})"
+
 
 @register
 class Sigmoid(Activation):
@@ -190,6 +209,12 @@ class Sigmoid(Activation):
             return 1.0 / (1.0 + math.exp(-z))
         e = math.exp(z)
         return e / (1.0 + e)
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        # exp(-log(1 + e^{-z})): no overflow for any z, where 1/(1 + exp(-z)) overflows below z = -709.
+        z = printer._print(self.args[0])
+        log1p_exp = f"{printer._module_format('numpy.logaddexp')}(0, -({z}))"
+        return f"{printer._module_format('numpy.exp')}(-{log1p_exp})"
 
 
 @register
@@ -237,6 +262,10 @@ class ReLU(Activation):
     @staticmethod
     def numeric(z: float) -> float:
         return z if z > 0 else 0.0
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        # SymPy prints Max(0, z) as numpy.amax((0, z), axis=0), which fails for a batch z.
+        return f"{printer._module_format('numpy.maximum')}(0, {printer._print(self.args[0])})"
 
 
 @register

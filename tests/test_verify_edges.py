@@ -1,0 +1,109 @@
+"""Edge cases of verification, each checked against hand-computed or independently computed numbers."""
+
+import math
+
+import pytest
+
+import derive
+import verify
+from derive.network import Linear, Network
+
+torch = pytest.importorskip("torch")
+
+
+def _sigmoid(z):
+    return 1 / (1 + math.exp(-z))
+
+
+def test_saturated_sigmoids_agree():
+    # |z| > 30 in both layers: σ' = σ(1 − σ) underflows towards 1e-14 and below; both sides must agree there.
+    net = Network(
+        (
+            Linear([[40.0, 0.0], [0.0, -35.0]], [0.0, 0.0], "sigmoid"),
+            Linear([[31.0, 33.0]], [0.5], "sigmoid"),
+        ),
+        x=[[1.0, 1.0]], y=[[0.3]], loss="mse",
+    )
+    report = verify.check(net)
+    assert report.ok and report.agree
+    # hand value: ∂L/∂b3 = 2(ŷ − y) σ'(z3) with z3 = 31 σ(40) + 33 σ(−35) + 0.5
+    z3 = 31 * _sigmoid(40) + 33 * _sigmoid(-35) + 0.5
+    expected = 2 * (_sigmoid(z3) - 0.3) * _sigmoid(z3) * (1 - _sigmoid(z3))
+    assert report.rows[-1].symbolic == pytest.approx(expected, rel=1e-9)
+
+
+def _bce_net(b3, y):
+    return derive.examples.seed().replace(y=[[y]]).with_parameters({"b3": b3})
+
+
+def test_bce_near_1_torchs_backward_clamp_is_named_and_the_exact_gradient_is_checked():
+    net = _bce_net(30.0, 0.0)
+    z3 = -0.1725 * _sigmoid(0.4352 + 0.3545 - 0.1419) + 0.1129 * _sigmoid(0.1951 + 0.4835 + 0.0439) + 30.0
+    # BCE after a sigmoid: ∂L/∂b3 = ŷ − y exactly
+    assert derive.derive(net).gradient("b3") == pytest.approx(_sigmoid(z3), rel=1e-15)
+    # torch's BCELoss divides by max(ŷ(1 − ŷ), 1e-12) in its backward: here it shrinks ∂L/∂b3 tenfold
+    clamped = verify.autograd_gradients(net, exact_bce=False)["b3"]
+    assert clamped == pytest.approx(_sigmoid(z3) * math.exp(-z3) / 1e-12, rel=1e-3)
+    report = verify.check(net)
+    assert report.ok and report.rows[-1].autograd == pytest.approx(_sigmoid(z3), rel=1e-15)
+    assert "BCELoss clamps here" in str(report) and "BCEWithLogitsLoss" in str(report)
+
+
+def test_bce_near_0_torchs_log_clamp_at_minus_100_is_not_copied():
+    net = _bce_net(-120.0, 1.0)
+    z3 = -0.1725 * _sigmoid(0.4352 + 0.3545 - 0.1419) + 0.1129 * _sigmoid(0.1951 + 0.4835 + 0.0439) - 120.0
+    exact = math.log1p(math.exp(z3)) - z3  # −log σ(z3) = log(1 + e^{−z3})
+    assert verify.autograd_gradients(net, exact_bce=False).loss == 100.0  # torch: log clamped at −100
+    report = verify.check(net)
+    assert report.loss_symbolic == pytest.approx(exact, rel=1e-14)  # derive: the exact BCE
+    assert report.ok and report.loss_autograd == pytest.approx(exact, rel=1e-14)
+    assert "a log below −100" in str(report)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=ValueError,
+    reason="derive's float64 loss value takes log(1 − ŷ) with ŷ rounded to 1.0 (z > 36.7): math domain error",
+)
+def test_bce_with_a_prediction_that_rounds_to_1():
+    verify.check(_bce_net(40.0, 0.0))
+
+
+def test_relu_exactly_at_its_kink_has_torchs_zero_slope():
+    # unit 1 has z = 0 exactly (zero weights, zero bias); ReLU'(0) = 0 in derive and torch alike
+    net = Network(
+        (Linear([[0.0, 0.0], [0.5, -0.25]], [0.0, 0.125], "relu"), Linear([[1.5, -2.0]], [0.25], "identity")),
+        x=[[1.0, 2.0]], y=[[0.5]], loss="mse",
+    )
+    d = derive.derive(net)
+    assert [d.gradient(n) for n in ("W1", "W2", "b1")] == [0.0, 0.0, 0.0]
+    report = verify.check(net)
+    assert report.ok and report.agree
+    fd = verify.finite_differences(net)
+    assert set(fd.kinked) == {"W1", "W2", "b1"}  # a difference quotient across the kink means nothing
+    assert "kink" in next(line for line in str(report).splitlines() if line.startswith("W1 "))
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-8, 1e3])
+def test_very_small_and_very_large_weights(scale):
+    layers = (
+        Linear([[0.3 * scale, -0.7 * scale], [0.9 * scale, 0.2 * scale]], [0.1 * scale, -0.2 * scale],
+               "tanh"),
+        Linear([[0.5 * scale, -1.1 * scale]], [0.05 * scale], "identity"),
+    )
+    net = Network(layers, x=[[0.25, -1.0]], y=[[0.5]], loss="half_sse")
+    report = verify.check(net)
+    assert report.ok and report.agree
+    if scale == 1e-150:  # tanh is linear there: ∂L/∂b3 = ŷ − y = −0.5 to first order
+        assert report.rows[-1].symbolic == pytest.approx(-0.5, rel=1e-12)
+
+
+def test_a_batch_of_one_and_the_same_sample_repeated():
+    one = derive.examples.classic_2_2_2()
+    many = one.replace(x=one.x * 5, y=one.y * 5)
+    a, b = verify.check(one), verify.check(many)
+    assert a.ok and b.ok and many.batch == 5
+    for r, s in zip(a.rows, b.rows):  # mean reduction: the same gradients
+        assert s.autograd == pytest.approx(r.autograd, rel=1e-13)
+        assert s.symbolic == pytest.approx(r.symbolic, rel=1e-13)
+    summed = verify.check(many.replace(reduction="sum"))
+    assert summed.ok and summed.rows[0].symbolic == pytest.approx(5 * a.rows[0].symbolic, rel=1e-13)

@@ -1,0 +1,213 @@
+"""Compile derived gradients to NumPy and torch callables, vectorised over a batch.
+
+``compile(net, backend="numpy" | "torch", form="scalar")`` returns ``fn(x, y, *tensors)``: ``x`` is
+batch × inputs, ``y`` batch × outputs, ``tensors`` the parameters in layer order (W1, b1, W2, b2, …, torch
+layout: a weight is out × in), and the result is one gradient array per tensor, of the same shape, dtype and
+device. The gradient is the network's: summed over the batch, divided by the number of loss terms for
+``reduction = "mean"``.
+
+The **scalar form** lambdifies derive's straight-line program for one sample (the forward z and a, the
+adjoints δ, then ∂L/∂p), printing every scalar expression on its own: each is evaluated on whole batch
+columns, and the results are stacked. SymPy's torch printer turns a ``Matrix`` into
+``torch.tensor([[…]])``, which breaks batches and autograd; nothing here prints a Matrix. derive's own
+functions (σ, tanh, the ReLU step, …) print themselves (``_numpycode``, ``_torchcode`` in
+`derive.ops.activations`). Compiled kernels are cached per architecture.
+
+>>> import derive
+>>> net = derive.examples.seed()
+>>> fn = compile(net, backend="numpy")
+>>> grads = fn(*arguments(net, backend="numpy"))
+>>> [g.shape for g in grads]
+[(2, 2), (2,), (1, 2), (1,)]
+>>> round(float(grads[3][0]), 9)  # ∂L/∂b3
+0.415433183
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from derive.backprop import backpropagate
+from derive.errors import DeriveError
+from derive.network import Architecture, Network
+from derive.ops import loss as lookup_loss
+
+BACKENDS = ("numpy", "torch")
+FORMS = ("scalar",)
+
+GradientFunction = Callable[..., list[Any]]
+
+
+def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> GradientFunction:  # noqa: A001
+    """``fn(x, y, *tensors) -> [∂L/∂W1, ∂L/∂b1, …]`` for networks of this one's architecture (any batch).
+
+    ``backend`` is ``"numpy"`` or ``"torch"`` (torch keeps device, dtype and autograd of its inputs).
+    """
+    if backend not in BACKENDS:
+        raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if form not in FORMS:
+        raise DeriveError(f"form {form!r} is not available; use one of {', '.join(FORMS)}")
+    arch = network.architecture
+    kernel = _kernel(arch.sizes, arch.activations, arch.loss, backend)
+    spec = lookup_loss(arch.loss)
+    shapes = tensor_shapes(network)
+    outputs = arch.sizes[-1]
+    mean = arch.reduction == "mean"
+    stack = _numpy_stack if backend == "numpy" else _torch_stack
+
+    def gradients(x: Any, y: Any, *tensors: Any) -> list[Any]:
+        if len(tensors) != len(shapes):
+            raise DeriveError(f"expected {len(shapes)} parameter tensors (W1, b1, …), got {len(tensors)}")
+        batch = x.shape[0]
+        weights = [tensors[2 * l].reshape(-1) for l in range(len(shapes) // 2)]
+        biases = [tensors[2 * l + 1].reshape(-1) for l in range(len(shapes) // 2)]
+        leaves = [x[:, i] for i in range(x.shape[1])] + [y[:, k] for k in range(y.shape[1])]
+        leaves += [w[i] for w in weights for i in range(w.shape[0])]
+        leaves += [b[i] for b in biases for i in range(b.shape[0])]
+        per_sample = stack(kernel(*leaves), batch, x)  # parameters × batch
+        total = per_sample.sum(1)
+        if mean:
+            total = total / spec.term_count(batch, outputs)
+        return _unflatten(total, shapes)
+
+    return gradients
+
+
+def tensor_shapes(network: Network) -> list[tuple[int, ...]]:
+    """Shapes of the parameter tensors in layer order: W1 (out × in), b1 (out,), W2, b2, …"""
+    shapes: list[tuple[int, ...]] = []
+    for layer in network.layers:
+        shapes += [(layer.out_features, layer.in_features), (layer.out_features,)]
+    return shapes
+
+
+def arguments(network: Network, backend: str = "numpy", dtype: str = "float64", device: str = "cpu") -> list:
+    """``[x, y, W1, b1, W2, b2, …]`` of a network as NumPy arrays or torch tensors (`compile`'s arguments)."""
+    values = [network.x, network.y]
+    for layer in network.layers:
+        values += [layer.weight, layer.bias]
+    if backend == "numpy":
+        return [np.asarray(v, dtype=np.dtype(dtype)) for v in values]
+    import torch
+
+    # float64 values, rounded once to ``dtype`` (as the reference model does)
+    kind = getattr(torch, dtype)
+    return [torch.tensor(v, dtype=torch.float64).to(device=device, dtype=kind) for v in values]
+
+
+def compile_expressions(
+    expressions: Sequence[sp.Expr], names: Sequence[str], backend: str = "numpy"
+) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """Lambdify any expressions (with CSE) over the symbols called ``names``: ``fn(values by name)``.
+
+    Symbols are matched by name, so expressions built with other assumptions still fit.
+
+    >>> x = sp.Symbol("x")
+    >>> compile_expressions([2 * x, x**2], ["x"])({"x": 3.0})
+    [6.0, 9.0]
+    """
+    if backend not in BACKENDS:
+        raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    plain = [sp.Symbol(n) for n in names]
+    by_name = dict(zip(names, plain))
+    exprs = [
+        e.xreplace({s: by_name.get(s.name, s) for s in e.free_symbols}) for e in map(sp.sympify, expressions)
+    ]
+    unknown = sorted({s.name for e in exprs for s in e.free_symbols} - set(names))
+    if unknown:
+        raise DeriveError(f"expressions use symbols that are not in the network: {', '.join(unknown)}")
+    function = sp.lambdify(
+        plain, exprs, modules=backend, printer=_printer(backend), cse=True, docstring_limit=0
+    )
+
+    def evaluate(values: Mapping[str, Any]) -> list[Any]:
+        return list(function(*(values[n] for n in names)))
+
+    return evaluate
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str, backend: str) -> Callable:
+    """The lambdified per-sample program: (x…, y…, weights…, biases…) -> [∂L/∂p per sample, …]."""
+    backprop = backpropagate(Architecture(sizes, activations, loss, "sum", 1))
+    graph = backprop.graph
+    assignments = [(n.symbol, n.expr) for n in graph.nodes if n.kind != "loss"]
+    assignments += list(backprop.adjoints.items())
+    outputs = [backprop.program[p.name] for p in graph.parameters]
+    weights = [w for layer in graph.weights for row in layer for w in row]
+    biases = [b for layer in graph.biases for b in layer]
+    leaves = [*graph.inputs[0], *graph.targets[0], *weights, *biases]
+    used = _used(assignments, outputs)
+    program = [(s, e) for s, e in assignments if s in used]
+    # The program's own intermediates take the place of SymPy's common subexpressions.
+    return sp.lambdify(
+        leaves, outputs, modules=backend, printer=_printer(backend), cse=lambda exprs: (program, exprs),
+        docstring_limit=0,
+    )
+
+
+def _printer(backend: str) -> Any:
+    """A printer as lambdify makes one, with constant subexpressions (√2, π, …) printed as float literals."""
+    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
+    return _printer_class(backend)(settings)
+
+
+@functools.cache
+def _printer_class(backend: str) -> type:
+    """SymPy's printer for ``backend``, printing constant subexpressions (√2, π, …) as float literals.
+
+    SymPy prints ``sqrt(2)`` as ``torch.sqrt(2)``, which torch rejects (it takes tensors only).
+    """
+    if backend == "numpy":
+        from sympy.printing.numpy import NumPyPrinter as base
+    else:
+        from sympy.printing.pytorch import TorchPrinter as base
+
+    class Printer(base):  # type: ignore[misc, valid-type]
+        def _print(self, expr: Any, **kwargs: Any) -> str:
+            if isinstance(expr, sp.Expr) and not expr.is_Number and not expr.free_symbols:
+                if not expr.is_Atom or isinstance(expr, sp.NumberSymbol):
+                    value = complex(expr.evalf(20))
+                    if value.imag == 0:
+                        return repr(value.real)
+            return super()._print(expr, **kwargs)
+
+    return Printer
+
+
+def _used(assignments: list[tuple[sp.Symbol, sp.Expr]], outputs: list[sp.Expr]) -> set[sp.Symbol]:
+    """The intermediates the outputs need, directly or through other intermediates."""
+    needed = set().union(*(e.free_symbols for e in outputs))
+    for symbol, expr in reversed(assignments):
+        if symbol in needed:
+            needed |= expr.free_symbols
+    return needed
+
+
+def _numpy_stack(values: list[Any], batch: int, like: Any) -> Any:
+    dtype = np.result_type(like.dtype, *(np.asarray(v).dtype for v in values))
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=dtype), (batch,)) for v in values])
+
+
+def _torch_stack(values: list[Any], batch: int, like: Any) -> Any:
+    import torch
+
+    tensors = [torch.as_tensor(v, dtype=like.dtype, device=like.device) for v in values]
+    return torch.stack([t.expand(batch) for t in tensors])
+
+
+def _unflatten(total: Any, shapes: list[tuple[int, ...]]) -> list[Any]:
+    """Split the textbook-ordered vector (all weights, then all biases) into tensors in layer order."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    weight_sizes, bias_sizes = sizes[0::2], sizes[1::2]
+    result: list[Any] = []
+    w_at, b_at = 0, sum(weight_sizes)
+    for (w_shape, b_shape), w_size, b_size in zip(zip(shapes[0::2], shapes[1::2]), weight_sizes, bias_sizes):
+        result += [total[w_at : w_at + w_size].reshape(w_shape), total[b_at : b_at + b_size].reshape(b_shape)]
+        w_at, b_at = w_at + w_size, b_at + b_size
+    return result
