@@ -43,8 +43,11 @@ class Derivation:
         self.point: dict[sp.Symbol, float] = _leaf_values(network, graph)
         stage("evaluating")
         values = dict(self.point)
+        predictions = {a: graph.node[a].expr for row in graph.predictions for a in row}
         for node in graph.nodes:
-            values[node.symbol] = evaluate(node.expr, values)
+            # the loss over the activations' definitions (σ(z), not σ): log σ(z) stays finite when σ rounds to 1
+            expr = node.expr.xreplace(predictions) if node.kind == "loss" else node.expr
+            values[node.symbol] = evaluate(expr, values)
         for d, expr in self.backprop.adjoints.items():
             values[d] = evaluate(expr, values)
         #: the value of every symbol: leaves, intermediates, the loss and the adjoints δ

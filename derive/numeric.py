@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 
 from derive.errors import DeriveError
+from derive.ops.activations import Sigmoid
 
 _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.exp: math.exp,
@@ -34,9 +35,20 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
 def evaluate(expr: sp.Expr, values: Mapping[sp.Symbol, float]) -> float:
     """The float64 value of ``expr`` with every free symbol taken from ``values``.
 
-    Raises `DeriveError` for a symbol without a value or a function derive cannot evaluate.
+    Raises `DeriveError` for a symbol without a value, a function derive cannot evaluate, or a value
+    outside a function's domain. The log of a sigmoid, log σ(z) and log(1 − σ(z)), is taken as −softplus(∓z),
+    finite where σ(z) itself rounds to 0 or 1.
     """
-    return _Evaluator(values)(expr)
+    try:
+        return _Evaluator(values)(expr)
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        if isinstance(err, DeriveError):
+            raise
+        raise DeriveError(f"cannot evaluate in float64 at this point ({err})") from None
+
+
+def _softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
 class _Evaluator:
@@ -79,7 +91,21 @@ class _Evaluator:
             z = self(expr.args[0])
             at_zero = self(expr.args[1]) if len(expr.args) > 1 else 0.5
             return 1.0 if z > 0 else (0.0 if z < 0 else at_zero)
+        if expr.func is sp.log:
+            stable = self._log_of_sigmoid(expr.args[0])
+            if stable is not None:
+                return stable
         function = _FUNCTIONS.get(expr.func)
         if function is None:
             raise DeriveError(f"cannot evaluate {expr.func} numerically")
         return float(function(*(self(arg) for arg in expr.args)))
+
+    def _log_of_sigmoid(self, arg: sp.Expr) -> float | None:
+        """log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z); None for any other argument."""
+        if isinstance(arg, Sigmoid):
+            return -_softplus(-self(arg.args[0]))
+        if arg.is_Add and len(arg.args) == 2 and sp.S.One in arg.args:
+            rest = arg.args[1] if arg.args[0] == 1 else arg.args[0]
+            if rest.is_Mul and rest.args[0] == -1 and len(rest.args) == 2 and isinstance(rest.args[1], Sigmoid):
+                return -_softplus(self(rest.args[1].args[0]))
+        return None

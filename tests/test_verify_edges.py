@@ -60,12 +60,15 @@ def test_bce_near_0_torchs_log_clamp_at_minus_100_is_not_copied():
     assert "a log below −100" in str(report)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="derive's float64 loss value takes log(1 − ŷ) with ŷ rounded to 1.0 (z > 36.7): math domain error",
-)
-def test_bce_with_a_prediction_that_rounds_to_1():
-    verify.check(_bce_net(40.0, 0.0))
+def test_bce_with_a_prediction_that_rounds_to_1_has_a_finite_exact_loss():
+    # z3 > 36.7: ŷ = σ(z3) rounds to 1.0 in float64, yet −log(1 − σ(z3)) = softplus(z3) is finite
+    net = _bce_net(40.0, 0.0)
+    z3 = -0.1725 * _sigmoid(0.4352 + 0.3545 - 0.1419) + 0.1129 * _sigmoid(0.1951 + 0.4835 + 0.0439) + 40.0
+    d = derive.derive(net)
+    assert d.loss == pytest.approx(z3 + math.log1p(math.exp(-z3)), rel=1e-15)
+    assert d.gradient("b3") == 1.0  # ŷ − y, with ŷ rounded to 1
+    report = verify.check(net)
+    assert report.ok and report.loss_autograd == pytest.approx(d.loss, rel=1e-14)
 
 
 def test_relu_exactly_at_its_kink_has_torchs_zero_slope():

@@ -87,8 +87,9 @@ def class_indices(network: Network, y: Any) -> Any:
 class Forward:
     """One forward pass: the loss to differentiate, every Linear output, a note, and the loss to compare.
 
-    ``value`` is what derive's loss value (the textbook formula in float64) should match: torch's own loss,
-    except where its log clamp at −100 changes the value (then the exact value, from the logits).
+    ``value`` is what derive's loss value should match: torch's own loss, except for BCE after a sigmoid,
+    where derive takes log σ(z) = −softplus(−z) (finite and exact where σ(z) rounds to 1) and the reference
+    is ``BCEWithLogitsLoss`` on the logits, and where torch's log clamp at −100 changes the value.
     """
 
     loss: Any
@@ -111,9 +112,14 @@ def forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = T
         if isinstance(module, torch.nn.Linear):
             pre.append(hidden)
     plain = torch_loss(network)(hidden, y)
+    after_sigmoid = network.loss == "bce" and network.layers[-1].activation == "sigmoid"
+    value = float(plain.detach())
+    if after_sigmoid and exact_bce:
+        with torch.no_grad():
+            value = float(torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(pre[-1], y))
     if not (exact_bce and bce_clamps(network, hidden)):
-        return Forward(plain, pre, "", float(plain.detach()), intermediates)
-    if network.layers[-1].activation == "sigmoid":
+        return Forward(plain, pre, "", value, intermediates)
+    if after_sigmoid:
         exact = torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(pre[-1], y)
         instead = "BCEWithLogitsLoss on the logits"
         intermediates = intermediates[:-1]  # the prediction is not on this path
@@ -128,7 +134,9 @@ def forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = T
         + (", a log below −100 in its value" if log_clamped else "")
         + f"), so the reference is {instead}: the same function without the clamp"
     )
-    return Forward(exact, pre, note, float((exact if log_clamped else plain).detach()), intermediates)
+    if not after_sigmoid:
+        value = float((exact if log_clamped else plain).detach())
+    return Forward(exact, pre, note, value, intermediates)
 
 
 def bce_clamps(network: Network, prediction: Any) -> bool:
