@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from derive.backprop import Backprop, backpropagate, operation_count  # noqa: E402
 from derive.graph import build_graph  # noqa: E402
 from derive.network import Linear, Network  # noqa: E402
-from verify.matrix_form import compile_matrix  # noqa: E402
+from verify import compile as compile_gradients  # noqa: E402
 
 SIZES = [
     (2, 2, 1),
@@ -129,9 +129,9 @@ def measure(sizes: tuple[int, ...], repeats: int) -> dict:
     derive_s = median_time(derivation, max(1, repeats // 4), budget_s=30)
     ops = operation_count(derivation())
     t = time.perf_counter()
-    grad_torch = compile_matrix(arch, backend="torch")
+    grad_torch = compile_gradients(net, backend="torch", form="matrix")
     compile_s = time.perf_counter() - t
-    grad_numpy = compile_matrix(arch, backend="numpy")
+    grad_numpy = compile_gradients(net, backend="numpy", form="matrix")
     row = {
         "parameters": n,
         "sizes": "x".join(map(str, sizes)),

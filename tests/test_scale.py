@@ -6,7 +6,9 @@ import pytest
 import derive
 from derive.backprop import backpropagate, operation_count
 from derive.network import Architecture
-from verify.matrix_form import compile_matrix, parameter_arrays
+from verify import compile
+from verify.compile import arguments
+from verify.matrix_form import compile_matrix
 from verify.reference import autograd_gradients
 
 torch = pytest.importorskip("torch")
@@ -38,9 +40,8 @@ def _flat(net, grads):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'-'.join(map(str, c[0]))}-{c[2]}-{c[3]}-b{c[4]}")
 def test_matrix_form_equals_autograd_and_the_scalar_derivation(case, backend):
     net = _network(case)
-    convert = np.asarray if backend == "numpy" else torch.from_numpy
-    fn = compile_matrix(net, backend=backend)
-    args = [convert(np.array(net.x)), convert(np.array(net.y)), *map(convert, parameter_arrays(net))]
+    fn = compile(net, backend=backend, form="matrix")
+    args = arguments(net, backend=backend)
     ours = _flat(net, fn(*args))
     reference = autograd_gradients(net)
     scale = max(abs(v) for v in reference.gradients.values())
@@ -62,7 +63,7 @@ def test_matrix_form_refuses_rules_that_are_not_element_wise(activations, loss):
 def test_matrix_form_keeps_dtype_and_works_for_any_batch():
     net = _network(CASES[1])
     fn = compile_matrix(net, backend="torch")
-    params = [torch.from_numpy(a).float() for a in parameter_arrays(net)]
+    params = arguments(net, backend="torch", dtype="float32")[2:]
     for batch in (1, 7):
         x = torch.rand(batch, 3)
         y = torch.rand(batch, 2)
@@ -109,3 +110,18 @@ def test_reports_refuse_networks_too_large_to_print(tmp_path, capsys):
     assert "b_{3}" in derive.report(small, format="md", max_parameters=9)
     with pytest.raises(derive.DeriveError, match="9 parameters"):
         derive.report(small, format="md", max_parameters=8)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matrix_form_on_cuda_tensors_equals_cpu_autograd(dtype):
+    net = _network(CASES[2])
+    fn = compile(net, backend="torch", form="matrix")
+    grads = fn(*arguments(net, backend="torch", dtype=dtype, device="cuda"))
+    assert all(g.device.type == "cuda" and str(g.dtype) == f"torch.{dtype}" for g in grads)
+    ours = _flat(net, [g.cpu().double() for g in grads])
+    reference = autograd_gradients(net)
+    scale = max(abs(v) for v in reference.gradients.values())
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    for name, value in ours.items():
+        assert abs(value - reference[name]) <= tolerance * scale, name

@@ -121,5 +121,5 @@ def test_unknown_backend_and_form_are_bad_input():
     net = derive.examples.seed()
     with pytest.raises(DeriveError, match="unknown backend 'jax'"):
         verify.compile(net, backend="jax")
-    with pytest.raises(DeriveError, match="form 'matrix' is not available"):
-        verify.compile(net, form="matrix")
+    with pytest.raises(DeriveError, match="form 'vector' is not available; use one of scalar, matrix"):
+        verify.compile(net, form="vector")

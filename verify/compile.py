@@ -36,9 +36,10 @@ from derive.backprop import backpropagate
 from derive.errors import DeriveError
 from derive.network import Architecture, Network
 from derive.ops import loss as lookup_loss
+from verify.matrix_form import compile_matrix
 
 BACKENDS = ("numpy", "torch")
-FORMS = ("scalar",)
+FORMS = ("scalar", "matrix")
 
 GradientFunction = Callable[..., list[Any]]
 
@@ -47,11 +48,15 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
     """``fn(x, y, *tensors) -> [∂L/∂W1, ∂L/∂b1, …]`` for networks of this one's architecture (any batch).
 
     ``backend`` is ``"numpy"`` or ``"torch"`` (torch keeps device, dtype and autograd of its inputs).
+    ``form="scalar"`` lambdifies the scalar program (for verification); ``form="matrix"`` runs one
+    vectorised operation per layer step from the derived δ rules (fast; see `verify.matrix_form`).
     """
     if backend not in BACKENDS:
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if form not in FORMS:
         raise DeriveError(f"form {form!r} is not available; use one of {', '.join(FORMS)}")
+    if form == "matrix":
+        return compile_matrix(network, backend=backend)
     arch = network.architecture
     kernel = _kernel(arch.sizes, arch.activations, arch.loss, backend)
     spec = lookup_loss(arch.loss)

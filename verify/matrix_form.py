@@ -11,10 +11,11 @@ and loss (the δ of a unit depends only on that unit, so the rule of one unit is
 The element-wise rules are lambdified with SymPy (NumPy or torch); the glue is plain matrix products, so the
 same function runs on CPU or CUDA tensors and on any batch size.
 
->>> import numpy as np, derive
+>>> import derive
+>>> from verify.compile import arguments
 >>> net = derive.examples.seed()
 >>> fn = compile_matrix(net, backend="numpy")
->>> grads = fn(np.array(net.x), np.array(net.y), *parameter_arrays(net))
+>>> grads = fn(*arguments(net))
 >>> round(float(grads[2][0, 0]), 9)   # ∂L/∂W5
 0.27273792
 """
@@ -25,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from derive.backprop import backpropagate
@@ -133,14 +133,6 @@ def compile_matrix(network: Network | Architecture, *, backend: str = "numpy") -
 
     gradients.forward = loss  # type: ignore[attr-defined]
     return gradients
-
-
-def parameter_arrays(network: Network) -> list[np.ndarray]:
-    """The network's parameters as float64 arrays in layer order: W1, b1, W2, b2, … (torch layout)."""
-    arrays = []
-    for layer in network.layers:
-        arrays += [np.array(layer.weight, dtype=np.float64), np.array(layer.bias, dtype=np.float64)]
-    return arrays
 
 
 def _lambdify(args: tuple[sp.Symbol, ...], expr: sp.Expr, backend: str) -> Callable[..., Any]:
