@@ -18,35 +18,7 @@ from derive.sources.torch_fx import UnsupportedModelError, from_torch  # noqa: E
 ROOT = Path(__file__).resolve().parent.parent
 
 # The study note's class, as the note writes it (float32 tensors, weights set through .data).
-SEED_MODEL = '''
-import torch
-import torch.nn as nn
-
-
-class CustomModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer1 = nn.Sequential(
-            nn.Linear(2, 2),
-            nn.Sigmoid()
-        )
-        self.layer2 = nn.Sequential(
-            nn.Linear(2, 1),
-            nn.Sigmoid()
-        )
-        self.layer1[0].weight.data = torch.nn.Parameter(
-            torch.Tensor([[0.4352, 0.3545],
-                          [0.1951, 0.4835]])
-        )
-        self.layer1[0].bias.data = torch.nn.Parameter(torch.Tensor([-0.1419, 0.0439]))
-        self.layer2[0].weight.data = torch.nn.Parameter(torch.Tensor([[-0.1725, 0.1129]]))
-        self.layer2[0].bias.data = torch.nn.Parameter(torch.Tensor([-0.3043]))
-
-    def forward(self, x):
-        x = self.layer1(x)
-        x = self.layer2(x)
-        return x
-'''
+SEED_MODEL = (ROOT / "examples" / "seed_model.py").read_text()
 
 # ../shared/seed/reference.md (float64 torch autograd at the decimal weights)
 SEED_REFERENCE = {
