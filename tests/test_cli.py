@@ -1,6 +1,7 @@
 """The command line: formats, python -m, and import-time promises."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,24 @@ def test_import_derive_does_not_import_torch():
     code = "import sys, derive; derive.derive(derive.examples.seed()); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_text_shows_long_gradients_over_the_adjoints_one_short_line_each(tmp_path, capsys):
+    import numpy as np
+
+    import derive
+    from derive.sources.spec import dumps_spec
+
+    rng = np.random.default_rng(0)
+    sizes = (2, 6, 6, 6, 1)  # ∂L/∂W1 over intermediates: 538 operations
+    layers = [derive.Linear(rng.uniform(-1, 1, (o, i)), rng.uniform(-1, 1, o), "tanh") for i, o in zip(sizes, sizes[1:])]
+    net = derive.Network(layers, x=[[0.1, 0.2]], y=[[0.5]], loss="mse")
+    path = tmp_path / "net.toml"
+    path.write_text(dumps_spec(net))
+    assert main(["grads", "--spec", str(path)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if re.match(r"[Wb]\d+ ", line)}
+    assert len(rows) == len(net.parameters())
+    assert "dL_dz" in rows["W1"] and "dL_dz" not in rows["W90"]  # layer 1 over the adjoints; the last layer in full
+    assert max(len(line) for line in rows.values()) < 2000  # at most 200 operations a line
+    assert "dL_dzK is ∂L/∂zK" in out

@@ -58,12 +58,26 @@ def _grads_latex(d: Derivation) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n"
 
 
+#: The text table shows a gradient's compact form up to this many operations, else its program form.
+TEXT_FORM_OPERATIONS = 200
+
+
 def _grads_text(d: Derivation) -> str:
     net = d.network
     lines = [f"loss {net.loss} ({net.reduction}, batch {net.batch}): L = {d.loss:.10g}", ""]
     lines.append(f"{'parameter':<10} {'value':>16} {'dL/dp':>20}   dL/dp over intermediates")
+    program = False
     for p in d.parameters:
-        lines.append(f"{p.name:<10} {p.parameter.value:>16.10g} {p.gradient:>20.12g}   {d.compact(p.name)}")
+        if d.backprop.size(p.name, "compact") <= TEXT_FORM_OPERATIONS:
+            form = d.compact(p.name)
+        else:  # one line a person can read: over the adjoints dL_dzK = ∂L/∂zK of the straight-line program
+            form, program = d.backprop.program[p.name], True
+        lines.append(f"{p.name:<10} {p.parameter.value:>16.10g} {p.gradient:>20.12g}   {form}")
+    if program:
+        lines.append(
+            f"dL_dzK is ∂L/∂zK, the adjoint of unit K; gradients whose form over intermediates has more than "
+            f"{TEXT_FORM_OPERATIONS} operations are shown over the adjoints"
+        )
     if net.freeze:
         lines.append(f"frozen (kept in updates): {', '.join(net.freeze)}")
     return "\n".join(lines) + "\n"
