@@ -64,10 +64,13 @@ class Backprop:
         self.adjoint_symbols: dict[sp.Symbol, sp.Symbol] = {}
         self.adjoints: dict[sp.Symbol, sp.Expr] = {}
         for node in reversed(graph.nodes):
-            if node.kind != "z":
+            if node.kind not in ("z", "op"):
                 continue
             d = sp.Symbol(f"dL_d{node.symbol.name}")
             self.adjoint_symbols[node.symbol] = d
+            if node.kind == "op":  # a graph model's node: every one keeps its adjoint
+                self.adjoints[d] = self._adjoint_sum(node.symbol)
+                continue
             # one activation uses z, or all of a vector activation's outputs (softmax) do
             self.adjoints[d] = sp.Add(*(self._adjoint_sum(a) * partial for a, partial in users[node.symbol]))
         #: parameter name -> ∂L/∂p over adjoint symbols and intermediates

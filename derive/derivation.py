@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.backprop import Backprop, Factor, backpropagate
+from derive.model.graph import Model
+from derive.model.lower import backpropagate_model, leaf_values
 from derive.network import Network, Parameter
 from derive.numeric import evaluate
 from derive.progress import stage
@@ -34,16 +36,21 @@ class ParameterGradient:
 class Derivation:
     """Everything derived for one network: forms of every gradient, and every value in float64."""
 
-    def __init__(self, network: Network, *, max_operations: int | None = None) -> None:
+    def __init__(self, network: Network | Model, *, max_operations: int | None = None) -> None:
         self.network = network
         #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
         self.max_operations = max_operations
-        self.backprop: Backprop = backpropagate(network.architecture)
-        graph = self.graph = self.backprop.graph
-        self.point: dict[sp.Symbol, float] = _leaf_values(network, graph)
+        if isinstance(network, Model):
+            self.backprop: Backprop = backpropagate_model(network.structure)
+            graph = self.graph = self.backprop.graph
+            self.point: dict[sp.Symbol, float] = leaf_values(network, graph)
+        else:
+            self.backprop = backpropagate(network.architecture)
+            graph = self.graph = self.backprop.graph
+            self.point = _leaf_values(network, graph)
         stage("evaluating")
         values = dict(self.point)
-        predictions = {a: graph.node[a].expr for row in graph.predictions for a in row}
+        predictions = {a: graph.node[a].expr for row in graph.predictions for a in row if a in graph.node}
         for node in graph.nodes:
             # the loss over the activations' definitions (σ(z), not σ): log σ(z) stays finite when σ rounds to 1
             expr = node.expr.xreplace(predictions) if node.kind == "loss" else node.expr
@@ -102,12 +109,12 @@ def _leaf_values(network: Network, graph) -> dict[sp.Symbol, float]:
     return point
 
 
-def derive(network: Network) -> Derivation:
+def derive(network: Network | Model) -> Derivation:
     """Derive ∂L/∂p for every parameter of ``network``: chain factors, compact and closed forms, values."""
     return Derivation(network)
 
 
-def gradients(network: Network) -> dict[str, sp.Expr]:
+def gradients(network: Network | Model) -> dict[str, sp.Expr]:
     """Closed forms of ∂L/∂p for every parameter, keyed by name (W1, …, b1, …).
 
     >>> import derive

@@ -81,6 +81,9 @@ class Linear:
     weight: Matrix
     bias: tuple[float, ...]
     activation: str = "identity"
+    #: the torch module path it was read from (``"fc1"``; ``""`` for the root), or None (then its place in
+    #: the equivalent ``nn.Sequential``)
+    module: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         weight = _matrix(self.weight, "weight")
@@ -114,6 +117,8 @@ class Parameter:
     index: tuple[int, ...]
     value: float
     frozen: bool = False
+    #: the tensor's key in the torch module's ``named_parameters()`` (``"fc1.weight"``, ``"0.weight"``)
+    torch: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ class Network:
                     weight[p.index[0]][p.index[1]] = current[p.name]
                 else:
                     bias[p.index[0]] = current[p.name]
-            layers.append(Linear(weight, bias, layer.activation))
+            layers.append(Linear(weight, bias, layer.activation, layer.module))
         return dataclasses.replace(self, layers=tuple(layers))
 
 
@@ -259,7 +264,7 @@ def _weights(layers: Sequence[Linear]) -> Iterator[Parameter]:
         for i, row in enumerate(layer.weight):
             for j, value in enumerate(row):
                 k += 1
-                yield Parameter(f"W{k}", l, "weight", (i, j), value)
+                yield Parameter(f"W{k}", l, "weight", (i, j), value, torch=_torch_key(layer, l, "weight"))
 
 
 def _biases(layers: Sequence[Linear]) -> Iterator[Parameter]:
@@ -267,7 +272,14 @@ def _biases(layers: Sequence[Linear]) -> Iterator[Parameter]:
     for l, layer in enumerate(layers, start=1):
         for i, value in enumerate(layer.bias):
             k += 1
-            yield Parameter(f"b{k}", l, "bias", (i,), value)
+            yield Parameter(f"b{k}", l, "bias", (i,), value, torch=_torch_key(layer, l, "bias"))
+
+
+def _torch_key(layer: Linear, number: int, tensor: str) -> str:
+    """The parameter's torch key: the module it was read from, or the equivalent ``nn.Sequential``'s
+    (Linear and activation modules alternate there: layer 1 is ``0``, layer 2 is ``2``)."""
+    prefix = str(2 * (number - 1)) if layer.module is None else layer.module
+    return f"{prefix}.{tensor}" if prefix else tensor
 
 
 def _by_layer(params: Sequence[Parameter]) -> list[list[Parameter]]:

@@ -221,3 +221,22 @@ class CrossEntropy(Loss):
                 )
             rows.append([1.0 if k == int(value) else 0.0 for k in range(outputs)])
         return rows
+
+
+@register
+class NLL(CrossEntropy):
+    r"""Negative log-likelihood of log-probabilities, $-\sum_k y_k \hat y_k$ per sample (torch ``NLLLoss``).
+
+    Used after ``log_softmax`` (the MNIST example's ending): together they are `CrossEntropy`. Targets as
+    for cross_entropy: class indices (one-hot rows) or one row per sample.
+    """
+
+    key = "nll"
+    title = r"\text{NLL}"
+    torch_module = "NLLLoss"
+
+    def terms(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [-sp.Add(*(t * p for p, t in zip(yhat, y)))]
+
+    def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
+        return [-t for t in y]

@@ -102,7 +102,8 @@ def read_module(module: Any) -> tuple[list[Linear], list[str]]:
     torch = _torch()
     label = type(module).__name__
     _check_modules(module, label)
-    if type(module).__module__.startswith("torch.") and label not in _CONTAINERS:
+    bare = type(module).__module__.startswith("torch.") and label not in _CONTAINERS
+    if bare:
         module = torch.nn.Sequential(module)  # a bare Linear or activation: fx would trace into its forward
     tracer = torch.fx.Tracer()
     tracer.record_stack_traces = True
@@ -132,7 +133,7 @@ def read_module(module: Any) -> tuple[list[Linear], list[str]]:
             if id(item) in used:
                 raise UnsupportedModelError(f"Linear {node.target!r} is called twice (shared weights) {where}")
             used.add(id(item))
-            chain.append([item, "identity"])
+            chain.append([item, "identity", "" if bare else node.target])
         elif kind == "activation":
             if not chain:
                 raise UnsupportedModelError(f"activation {item!r} before the first Linear layer {where}")
@@ -241,7 +242,7 @@ def _where(node: Any, label: str) -> str:
 
 def _layers(chain: list[list[Any]]) -> tuple[list[Linear], list[str]]:
     layers, frozen, w, b = [], [], 0, 0
-    for linear, key in chain:
+    for linear, key, path in chain:
         weight = _exact(linear.weight)
         n_out, n_in = len(weight), len(weight[0])
         if linear.bias is None:
@@ -253,7 +254,7 @@ def _layers(chain: list[list[Any]]) -> tuple[list[Linear], list[str]]:
         if bias_frozen:
             frozen += [f"b{b + k + 1}" for k in range(n_out)]
         w, b = w + n_out * n_in, b + n_out
-        layers.append(Linear(weight, bias, key))
+        layers.append(Linear(weight, bias, key, path))
     return layers, frozen
 
 

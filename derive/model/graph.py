@@ -1,0 +1,193 @@
+"""The model graph: a DAG of tensor ops over named leaves (inputs, parameter tensors, constants).
+
+`Structure` is what the symbolic derivation depends on (ops, shapes, the loss; no numbers but integer ids), a
+hashable value that `lower` caches on. `Model` adds the numbers: parameter tensors (by their torch
+``named_parameters()`` key), constants (buffers such as running statistics), data, learning rate, frozen
+parameters, and optionally the torch module it was read from (for verification against the module itself).
+
+>>> import numpy as np
+>>> from derive.model.build import ModelBuilder
+>>> b = ModelBuilder()
+>>> x, w = b.input("x", (1, 2)), b.parameter("w", np.array([0.5, -1.0]))
+>>> model = b.model(b.op("matmul", x, w, name="z"), x=[[1.0, 2.0]], y=[0.0], loss="mse")
+>>> [p.name for p in model.parameters()], model.batch
+(['w_1', 'w_2'], 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
+from derive.network import Parameter
+from derive.ops import REDUCTIONS, loss as lookup_loss
+from derive.ops.tensor import TensorOp
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """An input (``x``), a parameter tensor (by its torch key) or a constant tensor, with its shape.
+
+    ``integers`` holds the values of integer data (token or class ids): they choose elements, so they
+    are part of the structure, not symbols.
+    """
+
+    kind: str  # "input" | "parameter" | "constant"
+    name: str
+    shape: tuple[int, ...]
+    integers: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class OpNode:
+    """One op applied to earlier nodes (indices into `Structure.nodes`; None for an absent optional input)."""
+
+    name: str
+    op: TensorOp
+    args: tuple[int | None, ...]
+    where: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Structure:
+    nodes: tuple[Leaf | OpNode, ...]
+    output: int
+    loss: str
+    reduction: str
+    target_shape: tuple[int, ...]
+
+    @property
+    def parameter_leaves(self) -> list[Leaf]:
+        return [n for n in self.nodes if isinstance(n, Leaf) and n.kind == "parameter"]
+
+
+def _array(values: Any, where: str) -> np.ndarray:
+    """Finite float64 (or integer) data from lists, arrays or tensors, with a clear error."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu()
+        values = values.numpy() if not values.is_floating_point() else values.double().numpy()
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        raise ShapeError(f"{where} is ragged (rows of different lengths)") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise DeriveError(f"{where} must be numbers, got {array.dtype} values")
+    if array.dtype.kind == "b":
+        array = array.astype(np.int64)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise ValueDomainError(f"{where} has a NaN or infinite value; every value must be finite")
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A graph model with its numbers: the counterpart of `Network` for any graph of tensor ops.
+
+    ``values`` maps each parameter's torch key and each constant's name to its float64 tensor.
+    ``x`` and ``y`` are arrays of any rank (integer ``x``: ids for an embedding; class indices for
+    ``cross_entropy``/``nll`` stay integers). ``frozen`` names parameter tensors kept in updates.
+    """
+
+    structure: Structure
+    values: Mapping[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+    lr: float = 1.0
+    name: str = "model"
+    frozen: tuple[str, ...] = ()
+    freeze: tuple[str, ...] = ()
+    module: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not math.isfinite(self.lr):
+            raise DeriveError(f"lr must be a finite number, got {self.lr!r}")
+        if self.lr <= 0:
+            raise ValueDomainError(f"lr must be positive, got {self.lr!r}")
+        for leaf in self.structure.nodes:
+            if isinstance(leaf, Leaf) and leaf.kind in ("parameter", "constant"):
+                value = self.values.get(leaf.name)
+                if value is None or tuple(np.shape(value)) != leaf.shape:
+                    raise ShapeError(f"{leaf.kind} {leaf.name!r} needs values of shape {leaf.shape}")
+                _array(value, f"{leaf.kind} {leaf.name!r}")
+        lookup_loss(self.loss).check_targets(self.target_rows())
+        known = [p.name for p in self._parameters()]
+        unknown = [n for n in self.freeze if n not in known and n not in self.tensor_keys]
+        if unknown:
+            hint = did_you_mean(str(unknown[0]), [*self.tensor_keys, *known])
+            raise DeriveError(f"freeze: no parameter {unknown[0]!r}; parameter tensors: "
+                              f"{', '.join(self.tensor_keys)}.{hint}")
+
+    @property
+    def loss(self) -> str:
+        return self.structure.loss
+
+    @property
+    def reduction(self) -> str:
+        return self.structure.reduction
+
+    @property
+    def batch(self) -> int:
+        return int(self.x.shape[0]) if self.x.ndim else 1
+
+    @property
+    def tensor_keys(self) -> list[str]:
+        """The parameter tensors' torch keys, in ``named_parameters()`` order."""
+        return [leaf.name for leaf in self.structure.parameter_leaves]
+
+    def target_rows(self) -> list[list[float]]:
+        """The targets as rows of floats (class indices as one-hot rows), as the loss takes them."""
+        from derive.model.lower import lower
+
+        return lower(self.structure).target_values(self.y)
+
+    def _parameters(self) -> list[Parameter]:
+        from derive.model.lower import parameter_element_name
+
+        params = []
+        for leaf in self.structure.parameter_leaves:
+            values = np.asarray(self.values[leaf.name], dtype=np.float64)
+            frozen = leaf.name in self.frozen or leaf.name in self.freeze
+            tensor = leaf.name.rpartition(".")[2]
+            for index in np.ndindex(leaf.shape):
+                name = parameter_element_name(leaf.name, index)
+                params.append(Parameter(name, 0, tensor, index, float(values[index]), frozen, leaf.name))
+        return params
+
+    def parameters(self) -> list[Parameter]:
+        """Every scalar parameter: tensor by tensor (``named_parameters()`` order), each row-major."""
+        params = self._parameters()
+        if self.freeze:
+            params = [dataclasses.replace(p, frozen=p.frozen or p.name in self.freeze) for p in params]
+        return params
+
+    def replace(self, **changes: Any) -> Model:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "loss" in changes or "reduction" in changes:
+            raise DeriveError("the loss of a graph model is set when it is read (from_torch(loss=…))")
+        return dataclasses.replace(self, **changes)
+
+    def with_parameters(self, values: Mapping[str, float]) -> Model:
+        """A copy with the named scalar parameters set to new values."""
+        tensors = {k: np.array(v, dtype=np.float64) for k, v in self.values.items()}
+        by_name = {p.name: p for p in self._parameters()}
+        for name, value in values.items():
+            if name not in by_name:
+                raise DeriveError(f"unknown parameter {name!r}")
+            p = by_name[name]
+            tensors[p.torch][p.index] = value
+        return dataclasses.replace(self, values=tensors)
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise DeriveError(f"unknown reduction {reduction!r}; known: {', '.join(REDUCTIONS)}")
+    return reduction

@@ -1,0 +1,267 @@
+"""Lowering: a model graph's `Structure` to the scalar graph that `Backprop` differentiates.
+
+Every leaf element becomes a symbol (parameters ``W_fc_1_2`` for ``fc.weight[0, 1]``, shown W^{fc}_{1,2};
+inputs ``x1`` … as in chains, ``x_1_2_3`` past rank 2); every element an op defines becomes a `Node` named
+after the fx node, with every index (``add_1_2``: element [0, 1] of node ``add``). Shape ops define nothing. The loss is one node over the output's elements.
+Cost is linear in the number of scalar operations.
+
+>>> from derive.model.build import ModelBuilder
+>>> import numpy as np
+>>> b = ModelBuilder()
+>>> x = b.input("x", (1, 2))
+>>> h = b.op("activate", b.op("linear", x, b.parameter("fc.weight", np.ones((1, 2))), name="z"),
+...          activation="sigmoid", name="a")
+>>> g = lower(b.structure(h, loss="bce", reduction="mean", target_shape=(1, 1)))
+>>> [(str(n.symbol), str(n.expr)) for n in g.nodes]
+[('z_1_1', 'W_fc_1_1*x1 + W_fc_1_2*x2'), ('a_1_1', 'sigmoid(z_1_1)'), ('L', '-y*log(a_1_1) - (1 - y)*log(1 - a_1_1)')]
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from derive.errors import DeriveError, ShapeError
+from derive.backprop import Backprop
+from derive.graph import Node
+from derive.model.graph import Leaf, Model, Structure
+from derive.ops import loss as lookup_loss
+from derive.ops.tensor import as_tensor
+from derive.progress import stage
+from derive.terms import gc_paused
+
+
+def _latex_text(name: str) -> str:
+    return r"\mathrm{" + name.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "") + "}"
+
+
+def _identifier(name: str) -> str:
+    """A SymPy-parseable symbol name from a torch key or fx name (``fc.weight`` -> ``fc_weight``)."""
+    text = re.sub(r"\W", "_", name)
+    return text if text and not text[0].isdigit() else f"p{text}"
+
+
+def parameter_base(key: str) -> tuple[str, str]:
+    """Symbol stem and LaTeX stem of a parameter tensor: ``fc.weight`` -> (``W_fc``, ``W^{fc}``).
+
+    >>> parameter_base("layer1.0.bias"), parameter_base("W1")
+    (('b_layer1_0', 'b^{\\\\mathrm{layer1.0}}'), ('W1', '\\\\mathrm{W1}'))
+    """
+    path, _, last = key.rpartition(".")
+    if path and last in ("weight", "bias"):
+        letter = "W" if last == "weight" else "b"
+        return f"{letter}_{_identifier(path)}", f"{letter}^{{{_latex_text(path)}}}"
+    return _identifier(key), _latex_text(key)
+
+
+def indexed(stem: str, latex: str, index: tuple[int, ...]) -> tuple[str, str]:
+    """Name and LaTeX of element ``index`` of a tensor (1-based): ``("W_fc_1_2", "W^{fc}_{1,2}")``."""
+    if not index:
+        return stem, latex
+    return "_".join([stem, *(str(i + 1) for i in index)]), f"{latex}_{{{','.join(str(i + 1) for i in index)}}}"
+
+
+def parameter_element_name(key: str, index: tuple[int, ...]) -> str:
+    """The symbol name of one element of parameter tensor ``key`` (indices 1-based in the name)."""
+    return indexed(*parameter_base(key), index)[0]
+
+
+def _data_names(stem: str, latex: str, shape: tuple[int, ...]) -> list[tuple[str, str]]:
+    """Names of a data tensor's elements, row-major: chain style (x1, x1_2) for batch × features."""
+    if shape == ():
+        return [(stem, latex)]
+    if len(shape) <= 2:
+        batch, width = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+        single = width == 1 and stem == "y"
+        names = []
+        for n in range(batch):
+            for k in range(width):
+                name, tex = (stem, stem) if single else (f"{stem}{k + 1}", f"{latex}_{{{k + 1}}}")
+                if batch > 1:
+                    name, tex = f"{name}_{n + 1}", f"{tex}^{{({n + 1})}}"
+                names.append((name, tex))
+        return names
+    return [indexed(stem, latex, index) for index in np.ndindex(shape)]
+
+
+class Lowering:
+    """Collects the scalar nodes of a lowering; ops call `new` and `define` (see `derive.ops.tensor`)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.latex_names: dict[sp.Symbol, str] = {}
+        self._taken: set[str] = set()
+        self._stem, self._latex, self._tensor = "v", "v", 0
+
+    def begin(self, stem: str, latex: str, tensor: int) -> None:
+        """Name the next new elements after tensor node ``tensor`` (``stem``, shown as ``latex``)."""
+        self._stem, self._latex, self._tensor = stem, latex, tensor
+
+    def symbol(self, name: str, latex: str) -> sp.Symbol:
+        """A fresh symbol: ``name``, or ``name`` with primes appended until it is unique."""
+        while name in self._taken:
+            name += "_"
+        self._taken.add(name)
+        symbol = sp.Symbol(name)
+        self.latex_names[symbol] = latex
+        return symbol
+
+    def new(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Fresh symbols for a new tensor of ``shape``, named after the current node (1-based indices)."""
+        out = np.empty(shape, dtype=object)
+        for index in np.ndindex(shape):
+            out[index] = self.symbol(*indexed(self._stem, self._latex, index))
+        return out
+
+    def define(self, symbol: sp.Symbol, expr: sp.Expr, partials: Sequence[tuple[sp.Symbol, sp.Expr]]) -> None:
+        """Define ``symbol = expr`` with its local partials."""
+        self.nodes.append(Node(symbol, expr, tuple(partials), "op", self._tensor, len(self.nodes), 0))
+
+
+@dataclass(frozen=True)
+class LoweredGraph:
+    """The scalar graph of a model: nodes in topological order, and every tensor's elements."""
+
+    structure: Structure
+    nodes: tuple[Node, ...]
+    tensors: tuple[np.ndarray, ...]  # the elements of every structure node, in its order
+    parameters: tuple[sp.Symbol, ...]  # every parameter element, tensor by tensor, row-major
+    targets: np.ndarray
+    class_targets: bool
+    loss: sp.Symbol
+    latex_names: dict[sp.Symbol, str]
+
+    @functools.cached_property
+    def node(self) -> dict[sp.Symbol, Node]:
+        return {n.symbol: n for n in self.nodes}
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.tensors[self.structure.output]
+
+    @property
+    def predictions(self) -> tuple[tuple[sp.Expr, ...], ...]:
+        """ŷ: the output's elements as rows, one per sample."""
+        classes = lookup_loss(self.structure.loss).class_targets
+        return tuple(tuple(row) for row in _rows(self.output, classes))
+
+    def target_values(self, y: np.ndarray) -> list[list[float]]:
+        """Target values as rows matching `targets` (class indices as one-hot rows)."""
+        y = np.asarray(y)
+        batch, width = self.targets.shape
+        if self.class_targets:
+            spec = lookup_loss(self.structure.loss)
+            return spec.prepare_targets([[float(v)] for v in y.reshape(-1)], width)
+        if y.size != self.targets.size:
+            raise ShapeError(f"y has {y.size} values but the loss takes {self.targets.size} ({batch} × {width})")
+        return y.astype(np.float64).reshape(batch, width).tolist()
+
+
+def _rows(output: np.ndarray, classes: bool) -> np.ndarray:
+    """The output as samples × values: a vector is one value per sample, or one sample's class logits."""
+    if output.ndim > 1:
+        return output.reshape(output.shape[0], -1)
+    return output.reshape(1, -1) if classes or output.ndim == 0 else output.reshape(-1, 1)
+
+
+def _loss_node(low: Lowering, structure: Structure, output: np.ndarray) -> tuple[sp.Symbol, np.ndarray, bool]:
+    spec = lookup_loss(structure.loss)
+    rows = _rows(output, spec.class_targets)
+    batch, width = rows.shape
+    target_shape = structure.target_shape
+    class_targets = spec.class_targets and int(np.prod(target_shape)) == batch and width > 1
+    if not class_targets and int(np.prod(target_shape)) != rows.size:
+        raise ShapeError(
+            f"y of shape {target_shape} does not fit the output of shape {output.shape} (loss {spec.key!r})"
+        )
+    if spec.class_targets and width < 2:
+        raise ShapeError(f"loss {spec.key!r} needs at least 2 outputs per sample (one per class), got {width}")
+    names = _data_names("y", "y", (batch, width))
+    targets = np.array([low.symbol(n, t) for n, t in names], dtype=object).reshape(batch, width)
+    scale = sp.Rational(1, spec.term_count(batch, width)) if structure.reduction == "mean" else sp.S.One
+    terms, partials = [], []
+    for yhat, y in zip(rows, targets):
+        terms += spec.terms(list(yhat), list(y))
+        partials += [(p, scale * d) for p, d in zip(yhat, spec.derivative(list(yhat), list(y))) if p.is_Symbol]
+    L = low.symbol("L", r"\mathcal{L}")
+    low.nodes.append(Node(L, scale * sp.Add(*terms), tuple(partials), "loss", 0, 0, 0))
+    return L, targets, class_targets
+
+
+@functools.lru_cache(maxsize=32)
+def lower(structure: Structure) -> LoweredGraph:
+    """The scalar graph of a structure (cached: values do not change it)."""
+    stage("lowering the model graph")
+    with gc_paused():
+        return _lower(structure)
+
+
+def _lower(structure: Structure) -> LoweredGraph:
+    low = Lowering()
+    tensors: list[np.ndarray] = []
+    parameters: list[sp.Symbol] = []
+    for i, node in enumerate(structure.nodes):
+        if isinstance(node, Leaf):
+            tensors.append(_leaf(low, node, parameters))
+            continue
+        stem = _identifier(node.name)
+        low.begin(stem, _latex_text(node.name), i)
+        inputs = [None if a is None else tensors[a] for a in node.args]
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        try:
+            tensors.append(node.op.lower(low, *inputs))
+        except DeriveError as err:
+            where = f" {node.where}" if node.where else ""
+            raise type(err)(f"{node.name}{where}: {err}") from None
+    loss, targets, class_targets = _loss_node(low, structure, tensors[structure.output])
+    return LoweredGraph(
+        structure, tuple(low.nodes), tuple(tensors), tuple(parameters), targets, class_targets, loss,
+        low.latex_names,
+    )
+
+
+def _leaf(low: Lowering, leaf: Leaf, parameters: list[sp.Symbol]) -> np.ndarray:
+    if leaf.kind == "number":  # our own repr of an int or a float
+        return as_tensor(int(leaf.name) if leaf.name.lstrip("-").isdigit() else float(leaf.name))
+    if leaf.integers is not None:
+        return np.array([sp.Integer(v) for v in leaf.integers], dtype=object).reshape(leaf.shape)
+    if leaf.kind == "parameter":
+        stem, latex = parameter_base(leaf.name)
+        out = np.empty(leaf.shape, dtype=object)
+        for index in np.ndindex(leaf.shape):
+            out[index] = low.symbol(*indexed(stem, latex, index))
+            parameters.append(out[index])
+        return out
+    stem = _identifier(leaf.name)
+    latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else _latex_text(leaf.name)
+    if leaf.kind == "input":
+        names = _data_names(stem, latex, leaf.shape)
+    else:
+        names = [indexed(stem, latex, index) for index in np.ndindex(leaf.shape)]
+    return np.array([low.symbol(n, t) for n, t in names], dtype=object).reshape(leaf.shape)
+
+
+@functools.lru_cache(maxsize=32)
+def backpropagate_model(structure: Structure) -> Backprop:
+    """The gradient program of a model's structure (cached: values do not change it)."""
+    graph = lower(structure)
+    with gc_paused():
+        return Backprop(graph)
+
+
+def leaf_values(model: Model, graph: LoweredGraph) -> dict[sp.Symbol, float]:
+    """The value of every leaf symbol: data, targets, parameters and constants."""
+    point: dict[sp.Symbol, float] = {}
+    for node, tensor in zip(graph.structure.nodes, graph.tensors):
+        if not isinstance(node, Leaf) or node.integers is not None or node.kind == "number":
+            continue
+        values = model.x if node.kind == "input" else model.values[node.name]
+        point.update(zip(tensor.reshape(-1), np.asarray(values, dtype=np.float64).reshape(-1).tolist()))
+    point.update(zip(graph.targets.reshape(-1), np.asarray(graph.target_values(model.y)).reshape(-1).tolist()))
+    return point

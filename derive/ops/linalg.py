@@ -1,0 +1,93 @@
+r"""Linear algebra: ``matmul`` (``@``, ``mm``, ``bmm``, ``matmul``, with torch's 1-D and batch rules) and
+``linear`` (``nn.Linear``, ``F.linear``: $x W^\top + b$).
+
+Each output element is a sum of products; its partials come from that structure: ∂(Σ_k a_k b_k)/∂a_k = b_k.
+
+>>> import numpy as np, sympy as sp
+>>> from derive.model.lower import Lowering
+>>> low = Lowering()
+>>> x = np.array(sp.symbols("x1 x2"), dtype=object)
+>>> W = np.array([sp.symbols("W1 W2")], dtype=object)
+>>> MatMul().lower(low, x, W.T).shape, str(low.nodes[0].expr)
+((1,), 'W1*x1 + W2*x2')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from derive.errors import ShapeError
+from derive.ops.tensor import TensorOp, register, symbols_only
+from derive.terms import product, total
+
+
+def _dot(pairs: list[tuple[sp.Expr, sp.Expr]], extra: sp.Expr | None = None) -> tuple[sp.Expr, list]:
+    """Σ a·b (+ extra) and its partials: ∂/∂a = b, ∂/∂b = a, ∂/∂extra = 1."""
+    terms = [product(a, b) for a, b in pairs]
+    partials = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
+    if extra is not None:
+        terms.append(extra)
+        partials.append((extra, sp.S.One))
+    return total(terms), partials
+
+
+@register
+@dataclass(frozen=True)
+class MatMul(TensorOp):
+    """``a @ b`` with torch's rules: 1-D operands are promoted and the added dim removed; batch dims broadcast."""
+
+    key = "matmul"
+    formula = "{0} {1}"
+
+    def lower(self, lowering, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError("matmul: both operands need at least one dimension (use * for a scalar)")
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not multiply ({a2.shape[-1]} ≠ {b2.shape[-2]})")
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ShapeError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+        n, m = a2.shape[-2], b2.shape[-1]
+        A = np.broadcast_to(a2, batch + a2.shape[-2:])
+        B = np.broadcast_to(b2, batch + b2.shape[-2:])
+        shape = batch + ((n,) if a.ndim > 1 else ()) + ((m,) if b.ndim > 1 else ())
+        out = lowering.new(shape).reshape(batch + (n, m))
+        for index in np.ndindex(batch):
+            rows, cols = A[index], B[index]
+            for i in range(n):
+                for j in range(m):
+                    expr, partials = _dot(list(zip(rows[i], cols[:, j])))
+                    lowering.define(out[index + (i, j)], expr, symbols_only(partials))
+        return out.reshape(shape)
+
+
+@register
+@dataclass(frozen=True)
+class Linear(TensorOp):
+    r"""``nn.Linear``/``F.linear``: $x W^\top + b$ over the last dim of ``x`` (``W`` is out × in)."""
+
+    key = "linear"
+
+    def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+            raise ShapeError(
+                f"linear: input of shape {x.shape} and weight of shape {weight.shape} (out × in) do not fit"
+            )
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ShapeError(f"linear: bias of shape {bias.shape} for weight of shape {weight.shape}")
+        out = lowering.new(x.shape[:-1] + (weight.shape[0],))
+        for index in np.ndindex(x.shape[:-1]):
+            row = x[index]
+            for o in range(weight.shape[0]):
+                expr, partials = _dot(list(zip(weight[o], row)), None if bias is None else bias[o])
+                lowering.define(out[index + (o,)], expr, symbols_only(partials))
+        return out
+
+    def describe(self, *inputs: str) -> str:
+        return f"{inputs[0]} {inputs[1]}^\\top" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
