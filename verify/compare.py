@@ -27,6 +27,8 @@ import numpy as np
 import sympy as sp
 
 from derive.derivation import Derivation
+from derive.errors import DeriveError
+from derive.model.graph import Model
 from derive.network import Network
 from derive.numeric import evaluate
 from derive.ops import activation
@@ -135,7 +137,7 @@ def _mark(row: Row, opinion: str, report: CheckReport) -> str:
 
 
 def check(
-    network: Network,
+    network: Network | Model,
     *,
     device: str = "cpu",
     dtype: str = "float64",
@@ -148,6 +150,13 @@ def check(
     ``gradients`` optionally gives expressions of your own ({name: Expr} over the network's symbol names,
     e.g. from ``derive.gradients(net)``) to check instead of derive's. ``tolerance`` overrides the policy.
     """
+    if isinstance(network, Model):  # a graph model: checked against its own torch module
+        if gradients is not None:
+            raise DeriveError("gradients= is for chains; a graph model is checked as derived")
+        from verify.model_check import check_model
+
+        return check_model(network, device=device, dtype=dtype, tolerance=tolerance,
+                           finite_differences_check=finite_differences_check)
     require_device(device)
     tol = tolerance or policy(dtype)
     derivation = Derivation(network)

@@ -34,8 +34,9 @@ def _grads_json(d: Derivation) -> str:
         "parameters": [
             {
                 "name": p.name,
-                "layer": p.parameter.layer,
+                "layer": p.parameter.layer or None,  # None for a graph model: no layer numbers there
                 "tensor": p.parameter.tensor,
+                "torch": p.parameter.torch,
                 "index": list(p.parameter.index),
                 "value": p.parameter.value,
                 "gradient": p.gradient,

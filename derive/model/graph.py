@@ -169,11 +169,26 @@ class Model:
         return params
 
     def replace(self, **changes: Any) -> Model:
-        """A copy with some fields changed (``None`` values are ignored)."""
+        """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored).
+
+        The data and the loss are part of how the model was read: the same values are accepted, other
+        values are refused (read the model again with ``from_torch``).
+        """
         changes = {k: v for k, v in changes.items() if v is not None}
-        if "loss" in changes or "reduction" in changes:
-            raise DeriveError("the loss of a graph model is set when it is read (from_torch(loss=…))")
-        return dataclasses.replace(self, **changes)
+        for field_name in ("x", "y", "loss", "reduction"):
+            if field_name in changes:
+                new, old = changes.pop(field_name), getattr(self, field_name)
+                same = new == old if isinstance(old, str) else np.array_equal(
+                    np.asarray(new, dtype=float).reshape(-1), np.asarray(old, dtype=float).reshape(-1))
+                if not same:
+                    raise DeriveError(
+                        f"a graph model is read for its data and loss: to change {field_name}, read it again "
+                        "(from_torch(module, x=…, y=…, loss=…))"
+                    )
+        if "freeze" in changes:
+            changes["freeze"] = tuple(changes["freeze"])
+        copy = dataclasses.replace(self, **changes)
+        return copy
 
     def with_parameters(self, values: Mapping[str, float]) -> Model:
         """A copy with the named scalar parameters set to new values."""

@@ -71,8 +71,8 @@ def from_torch(
     reduction: str | None = None,
     freeze: Any = (),
     name: str | None = None,
-) -> Network:
-    """The `Network` of a torch module with its current weights, data, a loss and a learning rate.
+) -> Network | Any:
+    """The `Network` (a chain) or `Model` (any other graph) of a torch module with its current weights.
 
     ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
     whose ``reduction`` is then used. ``x`` and ``y`` are tensors, arrays or lists, one row per sample
@@ -82,19 +82,25 @@ def from_torch(
     if not isinstance(module, torch.nn.Module):
         raise UnsupportedModelError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
     loss_name, reduction = _loss(loss, reduction)
-    layers, frozen = read_module(module)
     if isinstance(freeze, (str, bytes)):
         raise DeriveError(f"freeze must be a list of parameter names such as ['b1', 'b2'], got {freeze!r}")
-    return Network(
-        layers=tuple(layers),
-        x=_data(x),
-        y=_data(y),
-        loss=loss_name,
-        reduction=reduction,
-        lr=lr,
-        name=name or type(module).__name__,
-        freeze=(*frozen, *freeze),
-    )
+    try:  # a chain of Linear layers keeps its textbook names (W1, b1, z, a)
+        layers, frozen = read_module(module)
+        return Network(
+            layers=tuple(layers),
+            x=_data(x),
+            y=_data(y),
+            loss=loss_name,
+            reduction=reduction,
+            lr=lr,
+            name=name or type(module).__name__,
+            freeze=(*frozen, *freeze),
+        )
+    except DeriveError:
+        pass  # any other graph of supported ops, or data of another rank: a graph model
+    from derive.sources.torch_graph import read_graph
+
+    return read_graph(module, x, loss=loss_name, y=y, reduction=reduction, lr=lr, freeze=freeze, name=name)
 
 
 def read_module(module: Any) -> tuple[list[Linear], list[str]]:

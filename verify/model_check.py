@@ -1,0 +1,170 @@
+"""Check a graph model's derived gradients against autograd of the user's own torch module.
+
+The same three opinions as for chains (`verify.compare`): derive's value and its straight-line program
+lambdified to NumPy and torch; autograd of a float64 (or float32) copy of the very module the model was read
+from (not a rebuilt one: a misread model fails); central finite differences of that module's loss in float64.
+
+>>> import torch, derive
+>>> class Net(torch.nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc = torch.nn.Linear(2, 2)
+...     def forward(self, x):
+...         return x * torch.sigmoid(self.fc(x))
+>>> model = derive.from_torch(Net(), loss="mse", x=[[1.0, 2.0]], y=[[0.5, -1.0]])
+>>> check_model(model).ok
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from derive.derivation import Derivation
+from derive.errors import DeriveError
+from derive.model.graph import Model
+from derive.ops import loss as lookup_loss
+from verify.compile import _printer, _used
+from verify.reference import _torch, require_device, torch_loss
+from verify.tolerances import Tolerance, magnitude, policy
+
+STEP = 1e-3
+_STENCIL = ((-2, 1.0), (-1, -8.0), (1, 8.0), (2, -1.0))
+
+
+def _module(model: Model) -> Any:
+    if model.module is None:
+        raise DeriveError("this graph model has no torch module to check against (read it with from_torch)")
+    return model.module
+
+
+def _data(model: Model, device: str, kind: Any) -> tuple[Any, Any]:
+    torch = _torch()
+    x = torch.as_tensor(model.x).to(device)
+    x = x.to(kind) if x.is_floating_point() else x
+    y = torch.as_tensor(np.asarray(model.y)).to(device)
+    return x, y
+
+
+def _loss(model: Model, prediction: Any, y: Any, kind: Any) -> Any:
+    """The model's loss in torch, with targets shaped as torch takes them."""
+    spec = lookup_loss(model.loss)
+    if spec.class_targets and y.numel() == (prediction.shape[0] if prediction.dim() > 1 else 1):
+        target = y.reshape(-1).long() if prediction.dim() > 1 else y.reshape(()).long()
+    else:
+        target = y.to(kind).reshape(prediction.shape)
+    return torch_loss(model)(prediction, target)
+
+
+def module_loss(model: Model, *, device: str = "cpu", dtype: str = "float64") -> tuple[Any, Any]:
+    """A copy of the model's module in ``dtype`` on ``device``, and a function giving its loss."""
+    torch = _torch()
+    kind = getattr(torch, dtype)
+    module = copy.deepcopy(_module(model)).to(device=device, dtype=kind)
+    x, y = _data(model, device, kind)
+    return module, lambda: _loss(model, module(x), y, kind)
+
+
+def autograd(model: Model, *, device: str = "cpu", dtype: str = "float64") -> tuple[float, dict[str, float]]:
+    """The loss and ∂L/∂p of every scalar parameter (by derive's name) from autograd of the module itself."""
+    module, loss = module_loss(model, device=device, dtype=dtype)
+    value = loss()
+    value.backward()
+    tensors = dict(module.named_parameters())
+    gradients = {}
+    for p in model.parameters():
+        grad = tensors[p.torch].grad
+        gradients[p.name] = 0.0 if grad is None else float(grad[p.index].item())
+    return float(value.detach()), gradients
+
+
+def finite_differences(model: Model, *, device: str = "cpu", step: float = STEP) -> dict[str, float]:
+    """Fourth-order central differences of the module's loss in float64 (no kink detection for graphs)."""
+    torch = _torch()
+    module, loss = module_loss(model, device=device, dtype="float64")
+    tensors = dict(module.named_parameters())
+    gradients = {}
+    with torch.no_grad():
+        for p in model.parameters():
+            tensor = tensors[p.torch]
+            original = float(tensor[p.index])
+            h = step * max(1.0, abs(original))
+            h = (original + h) - original
+            total = 0.0
+            for k, weight in _STENCIL:
+                tensor[p.index] = original + k * h
+                total += weight * float(loss())
+            tensor[p.index] = original
+            gradients[p.name] = total / (12 * h)
+    return gradients
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
+    """The model's whole program lambdified over its leaves: (leaf names, fn(*leaves) -> gradients)."""
+    from derive.model.lower import backpropagate_model
+
+    backprop = backpropagate_model(structure)
+    graph = backprop.graph
+    assignments = [(n.symbol, n.expr) for n in graph.nodes if n.kind != "loss"]
+    assignments += list(backprop.adjoints.items())
+    outputs = [backprop.program[p.name] for p in graph.parameters]
+    defined = {s for s, _ in assignments}
+    leaves = sorted({s for _, e in assignments for s in e.free_symbols} - defined
+                    | {s for e in outputs for s in e.free_symbols} - defined, key=lambda s: s.name)
+    used = _used(assignments, outputs)
+    program = [(s, e) for s, e in assignments if s in used]
+    function = sp.lambdify(leaves, outputs, modules=backend, printer=_printer(backend),
+                           cse=lambda exprs: (program, exprs), docstring_limit=0)
+    return [s.name for s in leaves], function
+
+
+def compiled(derivation: Derivation, backend: str, dtype: str = "float64", device: str = "cpu") -> dict[str, float]:
+    """∂L/∂p from the model's program lambdified to ``backend`` and evaluated in ``dtype``."""
+    names, function = _kernel(derivation.network.structure, backend)
+    point = {s.name: v for s, v in derivation.point.items()}
+    if backend == "numpy":
+        values = [np.asarray(point[n], dtype=np.dtype(dtype)) for n in names]
+    else:
+        torch = _torch()
+        kind = getattr(torch, dtype)
+        values = [torch.tensor(point[n], dtype=torch.float64).to(device=device, dtype=kind) for n in names]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        results = function(*values)
+    return {p.name: float(r) for p, r in zip(derivation.parameters, results)}
+
+
+def check_model(
+    model: Model, *, device: str = "cpu", dtype: str = "float64", tolerance: Tolerance | None = None,
+    finite_differences_check: bool = True,
+):
+    """Check every ∂L/∂p of a graph model against autograd of its own module (a `verify.CheckReport`)."""
+    from verify.compare import FD, SYMBOLIC, CheckReport, _row
+
+    require_device(device)
+    tol = tolerance or policy(dtype)
+    derivation = Derivation(model)
+    opinions = {"derived": {p.name: p.gradient for p in derivation.parameters}}
+    opinions["numpy"] = compiled(derivation, "numpy", dtype)
+    opinions["torch"] = compiled(derivation, "torch", dtype, device)
+    loss, reference = autograd(model, device=device, dtype=dtype)
+    fd = finite_differences(model, device=device) if finite_differences_check else None
+    scale = magnitude(list(reference.values()))
+    fd_scale = magnitude([scale, loss])
+    rows = []
+    for name, value in reference.items():
+        row_opinions: dict[str, float | None] = {o: opinions[o][name] for o in SYMBOLIC}
+        row_opinions["autograd"] = value
+        if fd is not None:
+            row_opinions[FD] = fd[name]
+        rows.append(_row(name, row_opinions, tol, scale, fd_scale))
+    loss_ok = tol.allows(derivation.loss, loss, fd_scale)
+    title = f"{model.name} ({model.loss}, {model.reduction}, batch {model.batch})"
+    hint = f"verify.check(derive.from_torch({type(_module(model)).__name__}(), …), device={device!r}, dtype={dtype!r})"
+    return CheckReport(title, tuple(rows), device, dtype, tol, scale, fd_scale, derivation.loss, loss, loss_ok,
+                       (), hint)
