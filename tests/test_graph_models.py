@@ -1,0 +1,173 @@
+"""Graph models: every derived gradient equals float64 autograd of the user's own module."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import derive
+import verify
+from derive.model.graph import Model
+from tests.models import graph_zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = Path(graph_zoo.__file__)
+
+
+def _torch_loss(loss, prediction, y):
+    """The loss in torch, written out here (not verify's table): targets as torch takes them."""
+    F = torch.nn.functional
+    if loss in ("nll", "cross_entropy"):
+        fn = F.nll_loss if loss == "nll" else F.cross_entropy
+        return fn(prediction, y.long())
+    y = y.to(torch.float64).reshape(prediction.shape)
+    if loss == "half_sse":
+        return (0.5 * ((prediction - y) ** 2).reshape(prediction.shape[0], -1).sum(1)).mean()
+    return {"mse": F.mse_loss, "bce": F.binary_cross_entropy, "bce_with_logits": F.binary_cross_entropy_with_logits}[
+        loss
+    ](prediction, y)
+
+
+def autograd_of(module, x, y, loss):
+    """∂L/∂(every parameter tensor) of a float64 copy of the module, by its named_parameters() key."""
+    module = copy.deepcopy(module).double()
+    x = torch.tensor(x, dtype=torch.float64) if torch.tensor(x).is_floating_point() else torch.tensor(x)
+    value = _torch_loss(loss, module(x), torch.tensor(y, dtype=torch.float64))
+    value.backward()
+    value = value.detach()
+    grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)) for k, p in module.named_parameters()}
+    return float(value), grads
+
+
+def assert_matches_autograd(gradients, loss_value, module, x, y, loss):
+    """Every (torch key, index, value) equals autograd to 1e-9 relative to max(|g|, ‖g‖∞)."""
+    expected_loss, grads = autograd_of(module, x, y, loss)
+    assert loss_value == pytest.approx(expected_loss, rel=1e-12)
+    scale = max(float(g.abs().max()) for g in grads.values())
+    assert len(gradients) == sum(g.numel() for g in grads.values())
+    for key, index, value in gradients:
+        expected = float(grads[key][tuple(index)])
+        assert abs(value - expected) <= 1e-9 * max(abs(expected), scale), (key, index, value, expected)
+
+
+@pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
+def test_every_gradient_equals_autograd_of_the_module(name):
+    x, y, loss = graph_zoo.CASES[name]
+    module = getattr(graph_zoo, name)()
+    model = derive.from_torch(module, loss=loss, x=x, y=y)
+    assert isinstance(model, Model), "these models are graphs, not chains"
+    d = derive.derive(model)
+    gradients = [(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters]
+    assert_matches_autograd(gradients, d.loss, module, x, y, loss)
+
+
+@pytest.mark.parametrize("name", ["ResidualBlock", "AttentionHead", "BatchNormTrain", "FromScratch"])
+def test_grads_json_from_the_command_line(name, tmp_path):
+    x, y, loss = graph_zoo.CASES[name]
+    args = ["--x", ";".join(",".join(map(str, row)) for row in x)] if np.ndim(x) == 2 else None
+    if args is None:
+        pytest.skip("rank-3 data goes through --x FILE")
+    y_text = ";".join(",".join(map(str, row)) if isinstance(row, list) else str(row) for row in y)
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "grads", "--torch", f"{ZOO}:{name}", *args, "--y", y_text,
+         "--loss", loss, "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    gradients = [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]]
+    assert_matches_autograd(gradients, document["loss"], getattr(graph_zoo, name)(), x, y, loss)
+
+
+def test_verify_check_compares_with_the_module_itself():
+    x, y, loss = graph_zoo.CASES["TwoBranches"]
+    model = derive.from_torch(graph_zoo.TwoBranches(), loss=loss, x=x, y=y)
+    report = verify.check(model)
+    assert report.ok and len(report.rows) == len(model.parameters())
+    # A misread model fails: the same graph checked against a module with other weights.
+    other = graph_zoo.TwoBranches()
+    with torch.no_grad():
+        other.out.bias += 0.5
+    misread = Model(model.structure, model.values, model.x, model.y, module=other)
+    report = verify.check(misread)
+    assert not report.ok and any(not row.ok for row in report.rows)
+
+
+def test_chains_stay_chains_with_their_textbook_names():
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 1), torch.nn.Sigmoid())
+    net = derive.from_torch(module, loss="bce", x=[[1, 1]], y=[[0]])
+    assert isinstance(net, derive.Network)
+    params = net.parameters()
+    assert [p.name for p in params][:2] == ["W1", "W2"]
+    assert {p.torch for p in params} == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    seed = derive.examples.seed().parameters()
+    assert [p.torch for p in seed if p.layer == 2] == ["2.weight", "2.weight", "2.bias"]
+
+
+def test_graph_parameter_names_follow_the_module_path():
+    x, y, loss = graph_zoo.CASES["ResidualBlock"]
+    model = derive.from_torch(graph_zoo.ResidualBlock(), loss=loss, x=x, y=y)
+    d = derive.derive(model)
+    first = d.parameters[0]
+    assert (first.name, first.parameter.torch, first.parameter.index) == ("W_fc1_1_1", "fc1.weight", (0, 0))
+    assert d.graph.latex_names[first.symbol] == r"W^{\mathrm{fc1}}_{1,1}"
+    assert model.tensor_keys == [k for k, _ in graph_zoo.ResidualBlock().named_parameters()]
+
+
+class _Conv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 1, 2)
+
+    def forward(self, x):
+        return self.conv(x.unsqueeze(1)).flatten(1)
+
+
+class _Item(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.fc(x) * x.sum().item()
+
+
+class _TrainDropout(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return F.dropout(self.fc(x) + x, 0.5, True)
+
+
+F = torch.nn.functional
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (_Conv(), r"unsupported module Conv1d at 'conv' \(test_graph_models.py:\d+\); supported: .*Linear"),
+        (_Item(), r"item in _Item.forward \(test_graph_models.py:\d+\) gives a float, not a tensor"),
+        (_TrainDropout(), r"F.dropout in _TrainDropout.forward \(test_graph_models.py:\d+\) has training=True"
+                          r".*self.eval\(\)"),
+    ],
+)
+def test_unsupported_calls_are_refused_with_file_and_line(module, message):
+    with pytest.raises(derive.DeriveError, match=message):
+        derive.from_torch(module, loss="mse", x=[[1.0, 2.0], [0.5, 0.0]], y=[[0.0, 1.0], [1.0, 0.0]])
+
+
+def test_bad_data_for_a_graph_gets_a_clear_error():
+    module = graph_zoo.ResidualBlock()
+    with pytest.raises(derive.DeriveError, match="running it on the data failed"):
+        derive.from_torch(module, loss="bce", x=[[1.0, 2.0, 3.0]], y=[[0.0]])
+    with pytest.raises(derive.ValueDomainError, match="NaN or infinite"):
+        derive.from_torch(graph_zoo.TwoBranches(), loss="bce_with_logits", x=[[float("nan"), 1.0]], y=[[0.0]])
+    with pytest.raises(derive.ValueDomainError, match="targets in"):
+        derive.from_torch(module, loss="bce", x=[[1.0, 2.0]], y=[[2.0]])
