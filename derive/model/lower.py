@@ -141,6 +141,15 @@ class LoweredGraph:
         return {n.symbol: n for n in self.nodes}
 
     @property
+    def inputs(self) -> tuple[tuple[sp.Expr, ...], ...]:
+        """The data input's elements as rows, one per sample (as `Graph.inputs`)."""
+        for node, tensor in zip(self.structure.nodes, self.tensors):
+            if isinstance(node, Leaf) and node.kind == "input":
+                rows = tensor.reshape(tensor.shape[0], -1) if tensor.ndim > 1 else tensor.reshape(1, -1)
+                return tuple(tuple(row) for row in rows)
+        return ()
+
+    @property
     def output(self) -> np.ndarray:
         return self.tensors[self.structure.output]
 

@@ -85,7 +85,7 @@ class Pow(Elementwise):
 
     def describe(self, *inputs: str) -> str:
         c = self.exponent
-        return f"{inputs[0]}^{{{int(c) if float(c).is_integer() else c}}}"
+        return f"{{{inputs[0]}}}^{{{int(c) if float(c).is_integer() else c}}}"
 
 
 @register

@@ -90,4 +90,4 @@ class Linear(TensorOp):
         return out
 
     def describe(self, *inputs: str) -> str:
-        return f"{inputs[0]} {inputs[1]}^\\top" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+        return f"{inputs[0]} {{{inputs[1]}}}^\\top" + (f" + {inputs[2]}" if len(inputs) > 2 else "")

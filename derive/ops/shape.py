@@ -80,7 +80,7 @@ class Permute(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         if self.dims in ((1, 0), (-1, -2)):
-            return f"{inputs[0]}^\\top"
+            return f"{{{inputs[0]}}}^\\top"
         return rf"\operatorname{{permute}}\left({inputs[0]}, {tuple(self.dims)}\right)"
 
 

@@ -9,8 +9,10 @@ True
 from __future__ import annotations
 
 from derive.errors import DeriveError, did_you_mean
+from derive.model.graph import Model
 from derive.network import Network
 from derive.report.build import build
+from derive.report.graph import build_model
 from derive.report.labels import LANGUAGES
 from derive.report.pdf import compile_pdf
 from derive.report.render import RENDERERS
@@ -25,7 +27,7 @@ class ReportTooLarge(DeriveError):
 
 
 def report(
-    network: Network,
+    network: Network | Model,
     format: str = "tex",
     steps: int = 1,
     digits: int = 4,
@@ -46,6 +48,8 @@ def report(
             f"the network has {count:,} parameters; reports print every one and are limited to "
             f"{max_parameters:,} (raise the limit with --max-params N, or max_parameters=N)"
         )
+    if isinstance(network, Model):
+        return RENDERERS[format](build_model(network, steps=steps, digits=digits, lang=lang))
     return RENDERERS[format](build(network, steps=steps, digits=digits, lang=lang))
 
 

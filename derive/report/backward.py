@@ -208,6 +208,8 @@ def gradient_table(s: Shown, lang: str) -> Table:
         (p.name, s.number(p.parameter.value), s.number(p.gradient), s.number(updated[p.name]))
         for p in s.d.parameters
     )
+    # graph models' names (W_fc_1_2) are not LaTeX: their LaTeX rows use the textbook names
+    latex_rows = tuple((s.name(p.symbol) if "_" in p.name else p.name, *row[1:]) for p, row in zip(s.d.parameters, rows))
     words = tuple(label(lang, key) for key in ("parameter", "value", "gradient", "updated"))
     header = (
         r"\text{" + words[0] + "}" if lang == "en" else "p",
@@ -215,4 +217,4 @@ def gradient_table(s: Shown, lang: str) -> Table:
         r"\partial \mathcal{L} / \partial p",
         r"p - \alpha \, \partial \mathcal{L} / \partial p",
     )
-    return Table(header, words, rows)
+    return Table(header, words, latex_rows, rows if latex_rows != rows else ())

@@ -46,6 +46,12 @@ class Table:
     header_latex: tuple[str, ...]
     header_text: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    #: the rows as plain text (Markdown, HTML) where they differ from the LaTeX ``rows``
+    rows_text: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def plain_rows(self) -> tuple[tuple[str, ...], ...]:
+        return self.rows_text or self.rows
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,24 @@ LABELS: dict[str, dict[str, str]] = {
         "value": "value",
         "gradient": "gradient",
         "updated": "updated",
+        "graph_intro": "A model of {ops} operations and {parameters} parameters, loss {loss} ({reduction}), "
+        "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
+        "exact (float64) value; no rounded number is used again in a later step.",
+        "model": "The model",
+        "model_text": "Its inputs, parameter tensors and operations, in the order forward computes them.",
+        "node": "node",
+        "op": "operation",
+        "shape": "shape",
+        "graph_forward_text": "Each operation as a tensor equation with its values; small tensors element by "
+        "element, with the numbers substituted.",
+        "graph_loss_text": "The loss of the model's output against the targets.",
+        "graph_backward_text": "From the last operation to the first: the error term δ = ∂L/∂v of every "
+        "element v is the sum, over the operations that use v, of their δ times the local derivative. Each "
+        "operation's local derivatives are written for its first element.",
+        "delta_of": "Error terms δ of {name}",
+        "graph_gradients": "Gradients",
+        "graph_gradients_text": "Each parameter's gradient is the sum, over every use of the parameter, of "
+        "the δ of the element that uses it times the local derivative.",
     },
     "ko": {
         "title": "유도 보고서: {name}",
@@ -93,6 +111,22 @@ LABELS: dict[str, dict[str, str]] = {
         "value": "값",
         "gradient": "기울기",
         "updated": "갱신 후",
+        "graph_intro": "연산 {ops}개, 매개변수 {parameters}개의 모델, 손실 함수 {loss}({reduction}), 학습률 {lr}, "
+        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
+        "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
+        "model": "모델 구조",
+        "model_text": "입력, 매개변수 텐서, 연산을 순전파가 계산하는 순서대로 나열합니다.",
+        "node": "노드",
+        "op": "연산",
+        "shape": "형태",
+        "graph_forward_text": "각 연산을 텐서 식과 그 값으로 씁니다. 작은 텐서는 원소마다 숫자를 대입해 씁니다.",
+        "graph_loss_text": "모델의 출력과 실젯값으로 계산한 손실입니다.",
+        "graph_backward_text": "마지막 연산부터 처음 연산까지: 각 원소 v의 오차 항 δ = ∂L/∂v는 v를 사용하는 "
+        "연산들의 δ와 국소 미분의 곱을 모두 더한 값입니다. 각 연산의 국소 미분은 첫 원소에 대해 씁니다.",
+        "delta_of": "{name}의 오차 항 δ",
+        "graph_gradients": "기울기",
+        "graph_gradients_text": "각 매개변수의 기울기는 그 매개변수를 사용하는 모든 곳에서, 사용하는 원소의 δ와 "
+        "국소 미분의 곱을 더한 값입니다.",
     },
 }
 

@@ -93,7 +93,7 @@ def markdown(doc: Document) -> str:
         elif isinstance(block, Table):
             out += ["| " + " | ".join(md_text(c) for c in block.header_text) + " |"]
             out += ["|" + "---:|" * len(block.header_text)]
-            out += ["| " + " | ".join(row) + " |" for row in block.rows]
+            out += ["| " + " | ".join(row) + " |" for row in block.plain_rows]
             out.append("")
     return "\n".join(out)
 
@@ -127,7 +127,7 @@ def html(doc: Document) -> str:
             out.append(to_mathml(aligned(block), display=True))
         elif isinstance(block, Table):
             head = "".join(f"<th>{to_mathml(c)}</th>" for c in block.header_latex)
-            body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in block.plain_rows)
             out.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>")
         elif isinstance(block, Picture):
             out.append(f"<figure>\n{pictures.svg(block)}\n<figcaption>{html_text(block.caption)}</figcaption>\n</figure>")

@@ -29,7 +29,12 @@ class Shown:
         self.digits = digits
         self.names: dict[sp.Symbol, str] = dict(graph.latex_names)
         for z, delta in derivation.backprop.adjoint_symbols.items():
-            self.names[delta] = r"\delta" + graph.latex_names[z][1:]  # z_{3}^{(2)} -> \delta_{3}^{(2)}
+            name = graph.latex_names[z]
+            if name.startswith("\\"):  # a graph model's node: \mathrm{fc}_{1,2} -> \delta^{\mathrm{fc}}_{1,2}
+                base, underscore, index = name.partition("_{")
+                self.names[delta] = rf"\delta^{{{base}}}" + underscore + index
+            else:
+                self.names[delta] = r"\delta" + name[1:]  # z_{3}^{(2)} -> \delta_{3}^{(2)}
         self.exact = {s for row in (*graph.inputs, *graph.targets) for s in row}
         self.values = derivation.values
 

@@ -1,0 +1,210 @@
+r"""The report of a graph model: the same walk-through, op by op instead of layer by layer.
+
+Forward: each op as a tensor equation over its inputs with its values (a matrix), and for small tensors
+every element with its numbers substituted. Loss. Backward: the δ = ∂L/∂v of every named intermediate
+(last op first), each element the sum over its uses of δ·(local derivative), and the local derivative of
+each op written for its first element. Then each parameter's gradient as the sum over its uses, the update
+and the later steps, as for chains.
+
+>>> import torch, derive
+>>> class Residual(torch.nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc = torch.nn.Linear(2, 2)
+...     def forward(self, x):
+...         return x + torch.tanh(self.fc(x))
+>>> model = derive.from_torch(Residual(), loss="mse", x=[[1.0, 2.0]], y=[[0.0, 1.0]])
+>>> [b.text for b in build_model(model).blocks if getattr(b, "level", 0) == 2]
+['The model', 'Forward pass', 'Loss', 'Backward pass', 'Gradients', 'Update']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from derive.backprop import count_operations
+from derive.model.graph import Leaf, Model, OpNode
+from derive.report import backward
+from derive.report.document import Document, Equation, Heading, Paragraph, Table
+from derive.report.labels import label
+from derive.report.numformat import fmt
+from derive.report.shown import Shown
+
+#: Tensors with at most this many elements are written element by element (larger ones as matrices).
+ELEMENTS = 4
+#: An element's expression is written with its numbers substituted up to this many operations.
+SUBSTITUTED = 24
+#: Matrices show at most this many rows and columns (then ⋯).
+ROWS, COLUMNS = 8, 8
+#: The update is written parameter by parameter up to this many parameters (then only the table).
+UPDATES = 40
+
+
+def matrix(values: np.ndarray, text) -> str:
+    """A tensor's values as a bmatrix (rank > 2 flattened after the first dim), cut to `ROWS` × `COLUMNS`."""
+    array = np.asarray(values, dtype=object)
+    if array.ndim == 0:
+        return text(array[()])
+    rows = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
+    lines = []
+    for row in rows[:ROWS]:
+        cells = [text(v) for v in row[:COLUMNS]] + ([r"\cdots"] if len(row) > COLUMNS else [])
+        lines.append(" & ".join(cells))
+    if len(rows) > ROWS:
+        lines.append(r"\vdots")
+    return r"\begin{bmatrix} " + r" \\ ".join(lines) + r" \end{bmatrix}"
+
+
+class _GraphShown(Shown):
+    """Names and values of a model's derivation, with tensor-level names for whole tensors."""
+
+    def tensor_name(self, index: int) -> str:
+        node = self.graph.structure.nodes[index]
+        elements = self.graph.tensors[index]
+        if isinstance(node, Leaf) and node.kind == "number":
+            return self.number(float(node.name), exact=True)
+        if isinstance(node, Leaf) and node.kind == "input":
+            return "X"
+        first = elements.reshape(-1)[0] if elements.size else None
+        if isinstance(first, sp.Symbol) and first in self.names:
+            return self.names[first].split("_{")[0] if elements.ndim else self.names[first]
+        return rf"\mathrm{{{node.name}}}".replace("_", r"\_")
+
+    def element(self, value: sp.Expr) -> str:
+        return self.value(value) if isinstance(value, sp.Symbol) else self.number(float(value), exact=True)
+
+
+def _defined(s: _GraphShown, index: int) -> list[sp.Symbol]:
+    """The elements op ``index`` defines (shape ops define none)."""
+    return [e for e in s.graph.tensors[index].reshape(-1) if isinstance(e, sp.Symbol)
+            and e in s.graph.node and s.graph.node[e].layer == index and s.graph.node[e].kind == "op"]
+
+
+def _element_equation(s: _GraphShown, symbol: sp.Symbol, expr: sp.Expr, value: float, lhs: str) -> Equation:
+    if expr.is_Number:
+        return Equation(lhs, (s.number(value, exact=True),))
+    parts = [s.latex(expr)]
+    if not expr.is_Symbol and count_operations(expr) <= SUBSTITUTED:
+        parts.append(s.substitute(expr))
+    return Equation(lhs, (*parts, s.number(value)))
+
+
+def model_section(s: _GraphShown, lang: str) -> list:
+    """The ops of the graph as a table: each node, what it computes, its shape."""
+    structure = s.graph.structure
+    rows, text_rows = [], []
+    for i, node in enumerate(structure.nodes):
+        if isinstance(node, (OpNode, Leaf)) and not (isinstance(node, Leaf) and node.kind == "number"):
+            kind = node.op.key if isinstance(node, OpNode) else node.kind
+            shape = r" \times ".join(map(str, s.graph.tensors[i].shape)) or "1"
+            name = node.name if isinstance(node, OpNode) else ("x" if node.kind == "input" else node.name)
+            rows.append((rf"\text{{{_escape(name)}}}", rf"\text{{{_escape(kind)}}}", shape))
+            text_rows.append((name, kind, shape.replace(r" \times ", "×")))
+    header = tuple(label(lang, key) for key in ("node", "op", "shape"))
+    return [Heading(2, label(lang, "model")), Paragraph(label(lang, "model_text")),
+            Table(tuple(rf"\text{{{h}}}" for h in header), header, tuple(rows), tuple(text_rows))]
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "")
+
+
+def forward_section(s: _GraphShown, lang: str) -> list:
+    blocks: list = [Heading(2, label(lang, "forward")), Paragraph(label(lang, "graph_forward_text"))]
+    structure, g = s.graph.structure, s.graph
+    for i, node in enumerate(structure.nodes):
+        if not isinstance(node, OpNode):
+            continue
+        inputs = [s.tensor_name(a) for a in node.args if a is not None]
+        blocks.append(Heading(3, f"{node.name}: {node.op.key}"))
+        blocks.append(Equation(s.tensor_name(i), (node.op.describe(*inputs), matrix(g.tensors[i], s.element))))
+        defined = _defined(s, i)
+        if len(defined) <= ELEMENTS:
+            for e in defined:
+                blocks.append(_element_equation(s, e, g.node[e].expr, s.values[e], s.name(e)))
+    return blocks
+
+
+def loss_section(s: _GraphShown, lang: str) -> list:
+    g = s.graph
+    node = g.node[g.loss]
+    parts = [s.latex(node.expr)]
+    if count_operations(node.expr) <= SUBSTITUTED:
+        parts.append(s.substitute(node.expr))
+    return [Heading(2, label(lang, "loss")), Paragraph(label(lang, "graph_loss_text")),
+            Equation(s.name(g.loss), (*parts, s.value(g.loss)))]
+
+
+def backward_section(s: _GraphShown, lang: str) -> list:
+    """δ of every op's elements, last op first, and each op's local derivative for its first element."""
+    blocks: list = [Heading(2, label(lang, "backward")), Paragraph(label(lang, "graph_backward_text"))]
+    g, bp = s.graph, s.d.backprop
+    for i in reversed(range(len(g.structure.nodes))):
+        node = g.structure.nodes[i]
+        defined = _defined(s, i) if isinstance(node, OpNode) else []
+        if not defined:
+            continue
+        blocks.append(Heading(3, label(lang, "delta_of", name=node.name)))
+        deltas = np.array([bp.adjoint_symbols[e] for e in g.tensors[i].reshape(-1)], dtype=object)
+        shape = g.tensors[i].shape
+        blocks.append(Equation(rf"\delta^{{{s.tensor_name(i)}}}", (matrix(deltas.reshape(shape), s.value),)))
+        shown = defined if len(defined) <= ELEMENTS else defined[:1]
+        for e in shown:
+            d = bp.adjoint_symbols[e]
+            blocks.append(_element_equation(s, d, bp.adjoints[d], s.values[d], s.name(d)))
+        first = defined[0]
+        for argument, partial in g.node[first].partials[:ELEMENTS]:
+            value = s.evaluate(partial)
+            blocks.append(_element_equation(s, first, partial, value, s.partial(first, argument)))
+    return blocks
+
+
+def gradient_section(s: _GraphShown, lang: str) -> list:
+    """Each parameter's gradient as the sum over its uses; a matrix per tensor when it is large."""
+    blocks: list = [Heading(2, label(lang, "graph_gradients")), Paragraph(label(lang, "graph_gradients_text"))]
+    g, program = s.graph, s.d.backprop.program
+    by_tensor: dict[str, list] = {}
+    for p in s.d.parameters:
+        by_tensor.setdefault(p.parameter.torch, []).append(p)
+    for key, params in by_tensor.items():
+        shown = params if len(params) <= ELEMENTS else params[:1]
+        if len(params) > ELEMENTS:
+            leaf = next(i for i, n in enumerate(g.structure.nodes) if isinstance(n, Leaf) and n.name == key)
+            values = np.array([p.gradient for p in params], dtype=float).reshape(g.tensors[leaf].shape)
+            name = s.tensor_name(leaf)
+            blocks.append(Equation(rf"\frac{{\partial \mathcal{{L}}}}{{\partial {name}}}",
+                                   (matrix(values, s.number),)))
+        for p in shown:
+            lhs = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {s.name(p.symbol)}}}"
+            blocks.append(_element_equation(s, p.symbol, program[p.name], p.gradient, lhs))
+    return blocks
+
+
+def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en") -> Document:
+    """The document of a graph model's report."""
+    from derive.derivation import Derivation
+    from derive.report.build import _check_finite
+    from derive.train import sgd
+
+    history = sgd(model, steps)
+    d = history.steps[0]
+    _check_finite(d)
+    s = _GraphShown(d, digits)
+    ops = sum(isinstance(n, OpNode) for n in model.structure.nodes)
+    doc = Document(lang, label(lang, "title", name=model.name))
+    doc.add(Paragraph(label(lang, "graph_intro", ops=ops, parameters=len(d.parameters), loss=model.loss,
+                            reduction=model.reduction, lr=fmt(model.lr, digits, exact=True),
+                            batch=model.batch, digits=digits)))
+    doc.add(*model_section(s, lang), *forward_section(s, lang), *loss_section(s, lang))
+    doc.add(*backward_section(s, lang), *gradient_section(s, lang))
+    if len(d.parameters) <= UPDATES:
+        doc.add(*backward.update_section(s, lang))
+    else:
+        doc.add(Heading(2, label(lang, "update")), Paragraph(label(lang, "update_text", lr=fmt(model.lr, digits, exact=True))))
+    doc.add(backward.gradient_table(s, lang))
+    if steps > 1:
+        final = Derivation(history.final)
+        _check_finite(final)
+        doc.add(*backward.steps_section(history, final.loss, digits, lang))
+    return doc

@@ -1,0 +1,97 @@
+"""Reports of graph models: KaTeX renders the Markdown, pdflatex compiles the LaTeX, every printed equation
+re-computes from its printed numbers, every gradient appears (as torch autograd's, rounded), same bytes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import derive
+from derive.report.graph import ELEMENTS
+from tests.models import graph_zoo
+from tests.test_graph_models import autograd_of
+from tests.test_report_check import rounded
+from tests.test_report_tools import NotNumeric, evaluate, katex, markdown_math, meets, need_pdflatex, read_equations  # noqa: F401
+
+NAMES = sorted(graph_zoo.CASES)
+
+
+def model_of(name: str):
+    x, y, loss = graph_zoo.CASES[name]
+    return derive.from_torch(getattr(graph_zoo, name)(), loss=loss, x=x, y=y)
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return {name: derive.report(model_of(name), format="md") for name in NAMES}
+
+
+def test_markdown_reports_render_in_katex(reports, katex):  # noqa: F811
+    for name, text in reports.items():
+        formulas = [(f"{name} #{i}", block) for i, block in enumerate(markdown_math(text))]
+        assert formulas and not katex.errors(formulas), name
+
+
+@pytest.mark.parametrize("name", ["ResidualBlock", "AttentionHead", "Everything", "BatchNormTrain"])
+def test_latex_reports_compile(name):
+    need_pdflatex()
+    from derive.report.pdf import compile_pdf
+
+    assert compile_pdf(derive.report(model_of(name), format="tex")).startswith(b"%PDF")
+
+
+def test_printed_arithmetic_agrees_with_the_printed_values(reports):
+    computed = 0
+    for name, text in reports.items():
+        for lhs, parts in read_equations(text):
+            try:
+                value = evaluate(parts[-1])
+            except NotNumeric:
+                continue
+            for part in parts[:-1]:
+                try:
+                    shown = evaluate(part)
+                except NotNumeric:
+                    continue
+                computed += 1
+                assert meets(shown, value), f"{name}: {lhs} = {part} = {parts[-1]}"
+    assert computed >= 100
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_gradient_appears_as_autograds_rounded(name, reports):
+    x, y, loss = graph_zoo.CASES[name]
+    _, grads = autograd_of(getattr(graph_zoo, name)(), x, y, loss)
+    table = reports[name].split("| parameter | value | gradient | updated |")[1].strip().splitlines()[1:]
+    rows = {}
+    for line in table:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[2]
+    model = model_of(name)
+    assert len(rows) == len(model.parameters())
+    for p in model.parameters():
+        expected = float(grads[p.torch][p.index])
+        assert rows[p.name] in rounded(expected, 4) | rounded(expected + 5e-13, 4) | rounded(expected - 5e-13, 4), (
+            p.name, rows[p.name], expected)
+
+
+def test_small_tensors_are_written_element_by_element(reports):
+    text = reports["ResidualBlock"]
+    # fc1 has 4 elements (batch 2 × 2 units): each is written with its numbers
+    assert len(re.findall(r"\\mathrm\{fc1\}_\{\d,\d\} &= W\^", text)) == ELEMENTS
+    assert r"\delta^{\mathrm{add}}_{1,1}" in text and r"\frac{\partial \mathrm{out}_{1,1}}{\partial W^{\mathrm{out}}_{1,1}}" in text
+
+
+def test_same_model_same_bytes():
+    assert derive.report(model_of("Everything"), format="tex") == derive.report(model_of("Everything"), format="tex")
+
+
+def test_korean_and_html_and_steps():
+    model = model_of("TwoBranches")
+    assert "역전파" in derive.report(model, format="md", lang="ko")
+    assert "<math" in derive.report(model, format="html")
+    text = derive.report(model, format="md", steps=3)
+    assert "Training steps" in text
