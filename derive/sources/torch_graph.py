@@ -101,8 +101,13 @@ class _Reader:
             import numpy as np
 
             array = np.asarray(x)
-            real = torch.tensor(array.tolist(), dtype=torch.int64 if array.dtype.kind in "iub" else torch.float64)
-        real = real.to(torch.float64) if real.is_floating_point() else real.to(torch.int64)
+            if array.dtype == object or array.dtype.kind not in "iubf":
+                raise DeriveError(f"x must be numbers, got {array.dtype} values")
+            real = torch.tensor(array.tolist(), dtype=torch.float64 if array.dtype.kind == "f" else torch.int64)
+        # whole numbers are token ids only for a model that embeds them; otherwise they are values
+        ids = not real.is_floating_point() and any(
+            isinstance(m, torch.nn.Embedding) for m in self.root.modules())
+        real = real.to(torch.int64) if ids else real.to(torch.float64)
         self.x_data = real.numpy()
         return Tensor(self.builder.input("x", tuple(real.shape)), real)
 
@@ -114,6 +119,9 @@ class _Reader:
             return self._attribute(node)
         real_args = _real(args)
         real_kwargs = _real(kwargs)
+        tensors = any(isinstance(v, Tensor) for v in _flat(args, kwargs))
+        if tensors and not torch_ops.is_query(node):
+            torch_ops.handler(self, node)  # refuse what is unsupported before running it
         try:
             if node.op == "call_module":
                 real = self.real_root.get_submodule(node.target)(*real_args, **real_kwargs)
@@ -124,7 +132,7 @@ class _Reader:
         except Exception as err:  # noqa: BLE001 - the user's forward fails on this data
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ShapeError(f"{node.name} {self.where(node)}: running it on the data failed: {message}") from None
-        if not any(isinstance(v, Tensor) for v in _flat(args, kwargs)):
+        if not tensors:
             return real  # arithmetic on shapes and numbers: a Python value
         if not isinstance(real, torch.Tensor):
             if torch_ops.is_query(node):

@@ -402,30 +402,35 @@ def functions(torch: Any) -> dict[Any, Callable[[Call], Ref | None]]:
     }  # fmt: skip
 
 
-def lower_call(call: Call) -> Ref | None:
-    """The model-graph node of one traced call (None: it passes its input through), or refuse it."""
-    node, torch = call.node, call.reader.torch
+def handler(reader: Any, node: Any) -> Callable[[Call], Ref | None]:
+    """The handler of one traced call, or refuse the call (naming it, where it is, what is supported)."""
     if node.op == "call_module":
-        name = type(call.module).__name__
-        handler = MODULES.get(name) if type(call.module).__module__.startswith("torch.") else None
-        if handler is None:
+        module = reader.root.get_submodule(node.target)
+        name = type(module).__name__
+        found = MODULES.get(name) if type(module).__module__.startswith("torch.") else None
+        if found is None:
             supported = ", ".join(sorted(MODULES))
             raise UnsupportedModelError(
-                f"unsupported module {name} {call.reader.where(node)}; supported: {supported} (docs/ops.md)"
+                f"unsupported module {name} {reader.where(node)}; supported: {supported} (docs/ops.md)"
             )
-        return handler(call)
+        return found
     if node.op == "call_method":
-        handler = METHODS.get(node.target)
-        if handler is None:
+        found = METHODS.get(node.target)
+        if found is None:
             raise UnsupportedModelError(
-                f"unsupported tensor method .{node.target}() {call.reader.where(node)}; supported: "
+                f"unsupported tensor method .{node.target}() {reader.where(node)}; supported: "
                 f"{', '.join(sorted(METHODS))} (docs/ops.md).{did_you_mean(node.target, METHODS)}"
             )
-        return handler(call)
-    handler = functions(torch).get(node.target)
-    if handler is None:
+        return found
+    found = functions(reader.torch).get(node.target)
+    if found is None:
         name = getattr(node.target, "__name__", str(node.target))
         raise UnsupportedModelError(
-            f"unsupported call {name} {call.reader.where(node)}; see docs/ops.md for the supported functions"
+            f"unsupported call {name} {reader.where(node)}; see docs/ops.md for the supported functions"
         )
-    return handler(call)
+    return found
+
+
+def lower_call(call: Call) -> Ref | None:
+    """The model-graph node of one traced call (None: it passes its input through), or refuse it."""
+    return handler(call.reader, call.node)(call)
