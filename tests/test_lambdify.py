@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 from derive.ops import ACTIVATIONS, LogSumExp
+from derive.ops.elementwise import Clamp
 
 torch = pytest.importorskip("torch")
 
@@ -55,3 +56,9 @@ def test_logsumexp_lambdifies(module):
     assert _call(LogSumExp(z, other), (z, other), module, (0.5, -1.0)) == pytest.approx(
         math.log(math.exp(0.5) + math.exp(-1.0)), rel=1e-14
     )
+
+
+@pytest.mark.parametrize("module", ["math", "mpmath"])
+def test_clamp_lambdifies(module):
+    clamp = Clamp(z, -1, sp.Rational(1, 2))
+    assert [_call(clamp, (z,), module, (v,)) for v in (-3.0, 0.25, 2.0)] == [-1.0, 0.25, 0.5]
