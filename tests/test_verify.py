@@ -1,5 +1,7 @@
 """verify.check: agreement is ok, a planted error is caught and named, the report says what it checked."""
 
+import ast
+
 import pytest
 
 import derive
@@ -101,3 +103,64 @@ def test_cuda_without_a_gpu_is_bad_input():
         pytest.skip("this machine has a GPU")
     with pytest.raises(DeriveError, match="device 'cuda' is not available"):
         verify.check(derive.examples.seed(), device="cuda")
+
+
+def _shifted(monkeypatch, where: str, relative: float) -> None:
+    """Plant a relative error in derive's loss ("derived") or in autograd's ("autograd") as check sees it."""
+    import dataclasses
+
+    import verify.compare as compare
+
+    if where == "derived":
+        real_derivation = compare.Derivation
+
+        def derivation(network):
+            d = real_derivation(network)
+            d.loss *= 1 + relative
+            return d
+
+        monkeypatch.setattr(compare, "Derivation", derivation)
+    else:
+        real_autograd = compare.autograd_gradients
+
+        def autograd(network, **kwargs):
+            result = real_autograd(network, **kwargs)
+            return dataclasses.replace(result, loss=result.loss * (1 + relative))
+
+        monkeypatch.setattr(compare, "autograd_gradients", autograd)
+
+
+@pytest.mark.parametrize("where", ["derived", "autograd"])
+def test_a_wrong_loss_on_either_side_fails_the_check(monkeypatch, where):
+    # each side's loss is compared with the other's, not with itself: a planted error of 1e-6 fails the loss
+    net = derive.examples.seed()
+    right = verify.check(net)
+    _shifted(monkeypatch, where, 1e-6)
+    report = verify.check(net)
+    assert right.loss_ok and not report.loss_ok and not report.ok
+    assert report.failures == []  # the gradients are right: only the loss is wrong
+    assert report.loss_symbolic == pytest.approx(right.loss_symbolic * (1 + (where == "derived") * 1e-6), rel=1e-15)
+    assert report.loss_autograd == pytest.approx(right.loss_autograd * (1 + (where == "autograd") * 1e-6), rel=1e-15)
+    assert next(line for line in str(report).splitlines() if line.startswith("loss ")).endswith("<-- mismatch")
+
+
+def test_the_losses_compared_are_derives_and_torchs_own():
+    net = derive.examples.classic_2_2_2()
+    report = verify.check(net)
+    assert report.loss_symbolic == derive.derive(net).loss
+    assert report.loss_autograd == verify.autograd_gradients(net).loss
+    assert report.loss_symbolic == pytest.approx(0.298371109, abs=5e-10)  # the worked example's E_total
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.123456789, 1 / 3, 0.1 + 0.2, -2.718281828459045, 1e-300, 5e-324, 1.7976931348623157e308, 123456.7890123],
+)
+def test_the_reproducers_spec_keeps_every_float_exactly(value):
+    net = derive.examples.seed().with_parameters({"W1": value, "b3": -value}).replace(x=[[value, 1.0]], freeze=("W2",))
+    line = verify.reproducer(net, "cpu", "float64")
+    again = derive.loads_spec(line.split("# net.json: ")[1], format="json")
+    assert again == net and again.layers[0].weight[0][0] == value  # bit for bit, frozen parameters too
+    custom = verify.reproducer(net, "cpu", "float64", custom=True)
+    text = ast.literal_eval(custom.split("loads_spec(")[1].split(", format=")[0])
+    assert derive.loads_spec(text, format="json") == net

@@ -110,3 +110,45 @@ def test_a_batch_of_one_and_the_same_sample_repeated():
         assert s.symbolic == pytest.approx(r.symbolic, rel=1e-13)
     summed = verify.check(many.replace(reduction="sum"))
     assert summed.ok and summed.rows[0].symbolic == pytest.approx(5 * a.rows[0].symbolic, rel=1e-13)
+
+
+def _relu_at(z: float) -> Network:
+    # unit 1: z1 = 0.5·x1 + b1 = b1 (x1 = 0), so b1 and W2 (x2 = 1) move z1 by their own step h = 1e-3
+    return Network(
+        (Linear([[0.5, 0.0]], [z], "relu"), Linear([[1.5]], [0.25], "identity")),
+        x=[[0.0, 1.0]], y=[[0.5]], loss="mse",
+    )
+
+
+@pytest.mark.parametrize("steps", [0.5, -0.5, 1.5, -1.5])
+def test_a_stencil_that_crosses_the_kink_on_one_side_only_is_marked(steps):
+    h = verify.finite_diff.STEP
+    net = _relu_at(steps * h)  # the stencil p − 2h … p + 2h crosses z = 0 below p (z > 0) or above it (z < 0)
+    fd = verify.finite_differences(net)
+    assert fd.kinked == ("W2", "b1") and fd.gradients["b1"] is None
+    report = verify.check(net)
+    assert report.ok and report.agree
+    assert next(line for line in str(report).splitlines() if line.startswith("b1 ")).split()[5:] == ["ok", "ok", "kink"]
+
+
+@pytest.mark.parametrize("steps", [2.5, -2.5])
+def test_a_stencil_that_stays_on_one_side_is_used(steps):
+    net = _relu_at(steps * verify.finite_diff.STEP)
+    fd = verify.finite_differences(net)
+    d = derive.derive(net)
+    assert fd.kinked == ()
+    for name in ("W2", "b1"):
+        assert fd.gradients[name] == pytest.approx(d.gradient(name), rel=1e-9, abs=1e-12)
+
+
+def test_tolerance_allows_exactly_its_bound_and_nothing_beyond():
+    from verify.tolerances import Tolerance
+
+    tol = Tolerance(rtol=0.5, atol=0.25)  # bound = 0.25·4 + 0.5·|2| = 2, every step exact in binary
+    assert tol.bound(2.0, 4.0) == 2.0 and tol.bound(-2.0, 4.0) == 2.0
+    assert tol.allows(4.0, 2.0, 4.0) and tol.allows(0.0, 2.0, 4.0)
+    assert not tol.allows(math.nextafter(4.0, math.inf), 2.0, 4.0)
+    assert not tol.allows(-(2.0**-51), 2.0, 4.0)  # |value − 2| = 2 + 2⁻⁵¹, the next float above 2
+    assert tol.allows(2.0, 2.0, 4.0) and not tol.allows(math.nan, 2.0, 4.0) and not tol.allows(2.0, math.nan, 4.0)
+    assert not tol.allows(math.inf, 2.0, 4.0)
+    assert (tol | Tolerance(rtol=0.1, atol=1.0)) == Tolerance(rtol=0.5, atol=1.0)

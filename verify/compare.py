@@ -33,6 +33,7 @@ from derive.network import Network
 from derive.numeric import evaluate
 from derive.ops import activation
 from derive.sources.examples import EXAMPLES
+from derive.sources.spec import to_document
 from verify.compile import arguments, compile, compile_expressions
 from verify.finite_diff import finite_differences
 from verify.reference import autograd_gradients, require_device
@@ -297,19 +298,13 @@ def reproducer(network: Network, device: str, dtype: str, *, custom: bool = Fals
 
 
 def spec_json(network: Network) -> str:
-    """The network as a one-line JSON spec (DESIGN.md's structure; floats round-trip exactly)."""
-    document = {
-        "loss": network.loss,
-        "reduction": network.reduction,
-        "lr": network.lr,
-        "data": {"x": [list(r) for r in network.x], "y": [list(r) for r in network.y]},
-        "layers": [
-            {
-                "weight": [list(r) for r in layer.weight],
-                "bias": list(layer.bias),
-                "activation": layer.activation,
-            }
-            for layer in network.layers
-        ],
-    }
-    return json.dumps(document, separators=(",", ":"))
+    """The network as a one-line JSON spec (DESIGN.md's structure, frozen parameters included).
+
+    Floats are written as their repr, so they round-trip exactly:
+
+    >>> import derive
+    >>> net = derive.examples.seed().with_parameters({"W1": 0.123456789})
+    >>> derive.loads_spec(spec_json(net), format="json") == net
+    True
+    """
+    return json.dumps(to_document(network), separators=(",", ":"))

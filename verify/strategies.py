@@ -13,7 +13,8 @@ failure to the smallest network and the simplest numbers. Use them in your own t
 ...     assert verify.check(net).ok
 >>> test_derive_agrees_with_autograd()
 
-``networks(arch)`` also takes a fixed `Architecture`; ``values()`` and ``targets()`` draw the elements.
+``networks(arch)`` also takes a fixed `Architecture`; ``values()`` and ``targets()`` draw the elements;
+``saturated_networks()`` draws networks whose adjoints are far larger than their gradients.
 """
 
 from __future__ import annotations
@@ -113,3 +114,25 @@ def networks(
                       min_size=arch.batch, max_size=arch.batch))
     y = draw(targets(arch.loss, arch.batch, arch.sizes[-1], resolution))
     return Network(tuple(layers), x, y, loss=arch.loss, reduction=arch.reduction, name="drawn")
+
+
+#: Factors that scale a saturated network's last layer (powers of 2: the numbers stay on the grid).
+SATURATION = (8.0, 16.0)
+
+
+@st.composite
+def saturated_networks(draw: st.DrawFn, *, max_depth: int = 2, scales: Sequence[float] = SATURATION) -> Network:
+    """BCE after a softmax whose last layer is scaled up: predictions near 0 and 1, adjoints of 1e5 and more.
+
+    BCE's ∂L/∂ŷ = (ŷ − y)/(ŷ(1 − ŷ)) is huge where ŷ nears 0 or 1, yet the gradients stay of order 1: the
+    softmax's backward subtracts large, nearly equal terms, so torch's rounding errors scale with the
+    adjoints, not with the gradients. These networks are the reason the tolerance's scale includes the largest
+    adjoint (`verify.tolerances`); without it they give false mismatches. Hidden layers are unscaled (softplus
+    stays below torch's threshold z > 20); some predictions may still round to 1 (no finite BCE): filter them.
+    """
+    acts = [a for a in sorted(ACTIVATIONS) if a != "sigmoid"]  # for BCE, the last activation is then softmax
+    net = draw(networks(architectures(max_depth=max_depth, losses=["bce"], activations=acts)))
+    k = draw(st.sampled_from(list(scales)))
+    last = net.layers[-1]
+    scaled = Linear([[k * w for w in row] for row in last.weight], [k * b for b in last.bias], last.activation)
+    return net.replace(layers=net.layers[:-1] + (scaled,), name="saturated")

@@ -2,7 +2,7 @@
 
 Each class holds its elementary definition, its local derivative (in the textbook form, written over the
 pre-activation ``z`` and the output ``a``), a float64 implementation, its LaTeX symbol, its torch
-equivalent and its NumPy/torch code for lambdify. ``diff`` sees ``sigmoid(z)`` as one readable function.
+equivalent and its code for lambdify (math, mpmath, NumPy, torch; `derive.ops.code`). ``diff`` sees ``sigmoid(z)`` as one readable function.
 Adding an activation means adding one class here and decorating it with `register`.
 
 >>> import sympy as sp
@@ -21,6 +21,7 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
 from derive.errors import UnknownOpError, did_you_mean
+from derive.ops.code import ElementaryCode
 from derive.ops.normal import NormalPDF, Phi
 
 ACTIVATIONS: dict[str, type[Activation]] = {}
@@ -64,7 +65,7 @@ def activation(name: str) -> type[Activation]:
     ) from None
 
 
-class Activation(sp.Function):
+class Activation(ElementaryCode, sp.Function):
     """An element-wise activation a = f(z), registered by its ``key``."""
 
     nargs = 1
@@ -176,6 +177,11 @@ class Step(sp.Function):
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         return f"{printer._module_format('numpy.heaviside')}({printer._print(self.args[0])}, 0.0)"
+
+    def _pythoncode(self, printer: sp.printing.pycode.PythonCodePrinter) -> str:
+        return f"(1.0 if ({printer._print(self.args[0])}) > 0 else 0.0)"  # math and mpmath alike
+
+    _mpmathcode = _pythoncode
 
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
         # SymPy prints Heaviside(z) as torch.heaviside(z, 1/2), which torch rejects (values must be a tensor).

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.ops.activations import Step, activation
+from derive.ops.code import ElementaryCode
 from derive.ops.tensor import Elementwise, Partials, exact, register
 
 
@@ -130,7 +131,7 @@ class Abs(Elementwise):
         return sp.Abs(a), ((a, sp.sign(a)),)
 
 
-class Clamp(sp.Function):
+class Clamp(ElementaryCode, sp.Function):
     r"""$\min(\max(z, lo), hi)$; ``None`` bounds are given as ``-oo``/``oo``."""
 
     nargs = 3

@@ -16,9 +16,10 @@ import math
 import sympy as sp
 
 from derive.ops.activations import Activation, Sigmoid, Step, register
+from derive.ops.code import ElementaryCode
 
 
-class ExpLeft(sp.Function):
+class ExpLeft(ElementaryCode, sp.Function):
     r"""$e^{\min(z, 0)}$: ELU's slope left of 0, without overflow for large $z$ where it is not used.
 
     >>> ExpLeft(sp.Symbol("z")).diff()

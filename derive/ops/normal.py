@@ -14,8 +14,10 @@ import math
 
 import sympy as sp
 
+from derive.ops.code import ElementaryCode
 
-class Phi(sp.Function):
+
+class Phi(ElementaryCode, sp.Function):
     r"""The standard normal CDF, $\Phi(z) = \operatorname{erfc}(-z/\sqrt2)/2$, with $\Phi' = \varphi$."""
 
     nargs = 1
@@ -48,7 +50,7 @@ class Phi(sp.Function):
         return f"{printer._module_format('torch.special.ndtr')}({printer._print(self.args[0])})"
 
 
-class NormalPDF(sp.Function):
+class NormalPDF(ElementaryCode, sp.Function):
     r"""The standard normal density, $\varphi(z) = e^{-z^2/2}/\sqrt{2\pi}$, with $\varphi' = -z\varphi$."""
 
     nargs = 1
@@ -77,4 +79,6 @@ class NormalPDF(sp.Function):
         return printer._print(self._eval_rewrite_as_elementary(self.args[0]))
 
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
-        return printer._print(self._eval_rewrite_as_elementary(self.args[0]))
+        # 1/√(2π) as a float literal: SymPy prints sqrt(2*pi) as torch.sqrt(2*math.pi), which takes tensors only
+        z = printer._print(self.args[0])
+        return f"{printer._module_format('torch.exp')}(-({z})**2/2)*{1 / math.sqrt(2 * math.pi)!r}"

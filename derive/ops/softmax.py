@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
 from derive.ops.activations import Activation, register
+from derive.ops.code import ElementaryCode
 
 
 def _stable_exps(values: Sequence[float]) -> tuple[float, list[float]]:
@@ -119,7 +120,7 @@ class Softmax(Activation):
         return f"{printer._module_format('torch.softmax')}({stack}, 0)[{self._unit - 1}]"
 
 
-class LogSumExp(sp.Function):
+class LogSumExp(ElementaryCode, sp.Function):
     r"""$\log \sum_k e^{p_k}$, with $\partial/\partial p_k = \operatorname{softmax}_k(p)$; stable in float64."""
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
