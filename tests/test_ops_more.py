@@ -90,7 +90,8 @@ def test_loss_value_and_gradient_equal_torch(name):
     """One layer with zero weights: its biases are the logits, ∂L/∂b is ∂L/∂logit, for every loss."""
     prediction = [[0.3, -1.8, 2.5], [-0.6, 1.2, 0.7]]
     last = "sigmoid" if name == "bce" else "identity"
-    target = [2, 0] if name == "cross_entropy" else [[0.0, 1.0, 0.5], [1.0, 0.25, 0.7]]
+    classes = loss(name).class_targets  # cross_entropy, nll: class indices
+    target = [2, 0] if classes else [[0.0, 1.0, 0.5], [1.0, 0.25, 0.7]]
     net = derive.Network(
         layers=[derive.Linear([[0.0], [0.0], [0.0]], [0.0, 0.0, 0.0], last)], x=[[1.0], [1.0]], y=target,
         loss=name, reduction="sum",
@@ -104,7 +105,7 @@ def test_loss_value_and_gradient_equal_torch(name):
         total += d.loss
         grads.append([d.gradient(f"b{k + 1}") for k in range(3)])
     p = torch.tensor(prediction, dtype=torch.float64, requires_grad=True)
-    y = torch.tensor(target) if name == "cross_entropy" else torch.tensor(target, dtype=torch.float64)
+    y = torch.tensor(target) if classes else torch.tensor(target, dtype=torch.float64)
     value = _torch_loss(name, "sum")(torch.sigmoid(p) if name == "bce" else p, y)
     value.backward()
     assert total == pytest.approx(value.item(), rel=1e-13)

@@ -78,9 +78,9 @@ def torch_loss(network: Network) -> Any:
 
 
 def class_indices(network: Network, y: Any) -> Any:
-    """cross_entropy targets that are one-hot rows as class indices: torch's class-index path."""
+    """Class targets (cross_entropy, nll) that are one-hot rows as class indices: torch's class-index path."""
     one_hot = all(sorted(row) == [0.0] * (len(row) - 1) + [1.0] for row in network.y)
-    return y.argmax(dim=1) if network.loss == "cross_entropy" and one_hot else y
+    return y.argmax(dim=1) if lookup_loss(network.loss).class_targets and one_hot else y
 
 
 @dataclass
