@@ -72,6 +72,7 @@ class _Reader:
         for key, value in root.named_parameters():
             self.builder.parameter(key.removeprefix(prefix), _exact(torch, value))
         self.x_data: Any = None
+        self._traces: dict[str, str] | None = None  # stack traces by node name, traced again when refusing
 
     def run(self, graph: Any, x: Any) -> Ref:
         env: dict[Any, Any] = {}
@@ -175,14 +176,15 @@ class _Reader:
     def where(self, node: Any) -> str:
         """``at 'fc' (model.py:12)`` / ``in Model.forward (model.py:12)``: traced again, with stack traces."""
         place = f"at {node.target!r}" if node.op == "call_module" else f"in {self.label}.forward"
-        try:
-            tracer = self.torch.fx.Tracer()
-            tracer.record_stack_traces = True
-            traced = {n.name: n for n in tracer.trace(self.root).nodes}
-        except Exception:  # noqa: BLE001 - the first trace worked; a second failing only loses the line
-            return place
+        if self._traces is None:
+            try:
+                tracer = self.torch.fx.Tracer()
+                tracer.record_stack_traces = True
+                self._traces = {n.name: n.stack_trace or "" for n in tracer.trace(self.root).nodes}
+            except Exception:  # noqa: BLE001 - the first trace worked; a second failing only loses the line
+                self._traces = {}
         torch_files = str(Path(self.torch.__file__).parent)
-        trace = getattr(traced.get(node.name), "stack_trace", None) or ""
+        trace = self._traces.get(node.name, "")
         for file, line in re.findall(r'File "([^"]+)", line (\d+)', trace):
             if not file.startswith(torch_files):
                 return f"{place} ({Path(file).name}:{line})"

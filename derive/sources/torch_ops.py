@@ -82,7 +82,10 @@ def _checked(call: Call, key: str, arguments: dict[str, Any]) -> str:
         call.refuse("alpha ≠ 1")
     if key == "hardtanh" and (float(arguments.pop("min_val", -1.0)), float(arguments.pop("max_val", 1.0))) != (-1, 1):
         call.refuse("bounds other than (-1, 1) (use torch.clamp)")
-    return _activation(key, arguments, call.reader.where(call.node))
+    try:
+        return _activation(key, arguments, "")
+    except UnsupportedModelError as err:  # where it is costs a second trace: only when refusing
+        raise UnsupportedModelError(f"{str(err).rstrip()} {call.reader.where(call.node)}") from None
 
 
 def _activation_module(key: str, fields: tuple[str, ...] = ()) -> Callable[[Call], Ref]:
