@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
 
 import derive
 import verify
+from verify import graph_strategies
 from derive.model.graph import Model
 from tests.models import graph_zoo
 
@@ -171,3 +173,9 @@ def test_bad_data_for_a_graph_gets_a_clear_error():
         derive.from_torch(graph_zoo.TwoBranches(), loss="bce_with_logits", x=[[float("nan"), 1.0]], y=[[0.0]])
     with pytest.raises(derive.ValueDomainError, match="targets in"):
         derive.from_torch(module, loss="bce", x=[[1.0, 2.0]], y=[[2.0]])
+
+
+@given(graph_strategies.graph_models())
+def test_drawn_graph_models_agree_with_autograd_of_their_module(model):
+    report = verify.check(model, finite_differences_check=False)
+    assert report.ok, str(report)
