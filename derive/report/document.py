@@ -76,6 +76,8 @@ class Edge:
     gradient: str = ""  # LaTeX: \partial L/\partial W_{5} = 0.2727
     label_text: str = ""
     gradient_text: str = ""
+    #: drawn as an arc (an edge that skips columns, as a residual connection does)
+    bend: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Picture:
     edges: tuple[Edge, ...]
     caption: str
     labelled: bool = True
+    #: column spacing (cm in TikZ), narrower for a graph's unlabelled edges
+    spacing: float = 5.5
 
 
 Block = Union[Heading, Paragraph, Equation, Table, Picture]

@@ -26,7 +26,7 @@ import sympy as sp
 from derive.backprop import count_operations
 from derive.model.graph import Leaf, Model, OpNode
 from derive.report import backward
-from derive.report.document import Document, Equation, Heading, Paragraph, Table
+from derive.report.document import Document, Edge, Equation, Heading, Paragraph, Picture, Table, Unit
 from derive.report.labels import label
 from derive.report.numformat import fmt
 from derive.report.shown import Shown
@@ -39,6 +39,8 @@ SUBSTITUTED = 24
 ROWS, COLUMNS = 8, 8
 #: The update is written parameter by parameter up to this many parameters (then only the table).
 UPDATES = 40
+#: The graph is drawn when it has at most this many operations, and columns of at most `PICTURE_COLUMN`.
+PICTURE_OPS, PICTURE_COLUMN = 12, 4
 
 
 def matrix(values: np.ndarray, text) -> str:
@@ -108,6 +110,37 @@ def model_section(s: _GraphShown, lang: str) -> list:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "")
+
+
+def picture(s: _GraphShown, lang: str) -> Picture | None:
+    """The graph as a DAG: the input, each op in the column of its depth, the loss; None when large."""
+    nodes = s.graph.structure.nodes
+    depth: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        if isinstance(node, Leaf) and node.kind == "input":
+            depth[i] = 0
+        elif isinstance(node, OpNode):
+            sources = [depth[a] for a in node.args if a is not None and a in depth]
+            depth[i] = 1 + max(sources, default=0)
+    ops = [i for i in depth if isinstance(nodes[i], OpNode)]
+    columns: dict[int, list[int]] = {}
+    for i in depth:
+        columns.setdefault(depth[i], []).append(i)
+    if len(ops) > PICTURE_OPS or max(len(c) for c in columns.values()) > PICTURE_COLUMN:
+        return None
+    place = {i: (depth[i], column.index(i)) for column in columns.values() for i in column}
+    units = []
+    for i, (layer, index) in place.items():
+        name = "x" if isinstance(nodes[i], Leaf) else nodes[i].name
+        shape = " \\times ".join(map(str, s.graph.tensors[i].shape)) or "1"
+        units.append(Unit(layer, index, "X" if name == "x" else s.tensor_name(i), (shape,), name,
+                          (shape.replace(" \\times ", "×"),)))
+    last = max(depth.values()) + 1
+    units.append(Unit(last, 0, r"\mathcal{L}", (), "L", ()))
+    edges = [Edge(place[a], place[i], bend=depth[i] - depth[a] > 1) for i in ops for a in nodes[i].args if a in place]
+    edges.append(Edge(place[s.graph.structure.output], (last, 0)))
+    spacing = min(2.6, 13.0 / last)  # fits the text width
+    return Picture(tuple(units), tuple(edges), label(lang, "graph_picture_caption"), False, spacing)
 
 
 def forward_section(s: _GraphShown, lang: str) -> list:
@@ -196,7 +229,11 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en")
     doc.add(Paragraph(label(lang, "graph_intro", ops=ops, parameters=len(d.parameters), loss=model.loss,
                             reduction=model.reduction, lr=fmt(model.lr, digits, exact=True),
                             batch=model.batch, digits=digits)))
-    doc.add(*model_section(s, lang), *forward_section(s, lang), *loss_section(s, lang))
+    doc.add(*model_section(s, lang))
+    drawing = picture(s, lang)
+    if drawing is not None:
+        doc.add(drawing)
+    doc.add(*forward_section(s, lang), *loss_section(s, lang))
     doc.add(*backward_section(s, lang), *gradient_section(s, lang))
     if len(d.parameters) <= UPDATES:
         doc.add(*backward.update_section(s, lang))

@@ -56,6 +56,8 @@ LABELS: dict[str, dict[str, str]] = {
         "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
         "exact (float64) value; no rounded number is used again in a later step.",
         "model": "The model",
+        "graph_picture_caption": "The graph: the input X, each operation in the column of its depth (with "
+        "its shape), the loss L.",
         "model_text": "Its inputs, parameter tensors and operations, in the order forward computes them.",
         "node": "node",
         "op": "operation",
@@ -115,6 +117,7 @@ LABELS: dict[str, dict[str, str]] = {
         "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
         "model": "모델 구조",
+        "graph_picture_caption": "그래프: 입력 X, 깊이에 따라 배치한 각 연산(과 그 형태), 손실 L.",
         "model_text": "입력, 매개변수 텐서, 연산을 순전파가 계산하는 순서대로 나열합니다.",
         "node": "노드",
         "op": "연산",

@@ -31,7 +31,7 @@ def position(p: Picture, key: tuple[int, int]) -> tuple[float, float]:
     """(x, y) of unit (layer, index) in picture units; columns centred vertically."""
     layer, index = key
     n = _column_sizes(p)[layer]
-    return layer * DX, ((n - 1) / 2 - index) * DY
+    return layer * p.spacing, ((n - 1) / 2 - index) * DY
 
 
 def _label_position(p: Picture, source: tuple[int, int], target: tuple[int, int]) -> float:
@@ -63,7 +63,8 @@ def tikz(p: Picture) -> str:
                 rf" node[pos={at:.2f}, sloped, above, font=\tiny] {{${e.label}$}}"
                 rf" node[pos={at:.2f}, sloped, below, font=\tiny] {{${e.gradient}$}}"
             )
-        lines.append(rf"\draw[edge] ({source}) --{labels} ({target});")
+        path = "to[bend left=35]" if e.bend else "--"
+        lines.append(rf"\draw[edge] ({source}) {path}{labels} ({target});")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
 
@@ -90,10 +91,15 @@ def svg(p: Picture) -> str:
         (x1, y1), (x2, y2) = at(e.source), at(e.target)
         length = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
         ux, uy = (x2 - x1) / length, (y2 - y1) / length
-        out.append(
-            f'<line x1="{x1 + ux * radius:.1f}" y1="{y1 + uy * radius:.1f}" x2="{x2 - ux * radius:.1f}" '
-            f'y2="{y2 - uy * radius:.1f}" stroke="black" marker-end="url(#arrow)"/>'
-        )
+        if e.bend:  # an arc above the straight line, as TikZ's bend left
+            cx, cy = (x1 + x2) / 2 + uy * length * 0.3, (y1 + y2) / 2 - ux * length * 0.3
+            out.append(f'<path d="M {x1:.1f} {y1 - radius:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2 - radius:.1f}" '
+                       'fill="none" stroke="black" marker-end="url(#arrow)"/>')
+        else:
+            out.append(
+                f'<line x1="{x1 + ux * radius:.1f}" y1="{y1 + uy * radius:.1f}" x2="{x2 - ux * radius:.1f}" '
+                f'y2="{y2 - uy * radius:.1f}" stroke="black" marker-end="url(#arrow)"/>'
+            )
         if p.labelled and e.label_text:
             t = _label_position(p, e.source, e.target)
             mx, my = x1 + (x2 - x1) * t, y1 + (y2 - y1) * t
