@@ -179,3 +179,21 @@ def test_bad_data_for_a_graph_gets_a_clear_error():
 def test_drawn_graph_models_agree_with_autograd_of_their_module(model):
     report = verify.check(model, finite_differences_check=False)
     assert report.ok, str(report)
+
+
+def test_a_model_that_computes_its_own_loss():
+    x, y = graph_zoo.OWN_LOSS_DATA
+    module = graph_zoo.OwnLoss()
+    model = derive.from_torch(module, x=x, y=y)  # no loss: forward(x, y) returns it
+    d = derive.derive(model)
+    reference = copy.deepcopy(module).double()
+    value = reference(torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64))
+    value.backward()
+    assert d.loss == pytest.approx(float(value.detach()), rel=1e-13)
+    grads = dict(reference.named_parameters())
+    for p in d.parameters:
+        assert p.gradient == pytest.approx(float(grads[p.parameter.torch].grad[p.parameter.index]), rel=1e-12)
+    assert verify.check(model).ok
+    assert "Backward pass" in derive.report(model, format="md")
+    with pytest.raises(derive.DeriveError, match="takes no y to compute its own: give a loss"):
+        derive.from_torch(graph_zoo.ResidualBlock(), x=[[1.0, 2.0]], y=[[0.0]])

@@ -27,7 +27,7 @@ import sympy as sp
 
 from derive.derivation import Derivation
 from derive.errors import DeriveError
-from derive.model.graph import Model
+from derive.model.graph import OWN_LOSS, Model
 from derive.ops import loss as lookup_loss
 from verify.compile import _printer, _used
 from verify.reference import _torch, require_device, torch_loss
@@ -67,6 +67,9 @@ def module_loss(model: Model, *, device: str = "cpu", dtype: str = "float64") ->
     kind = getattr(torch, dtype)
     module = copy.deepcopy(_module(model)).to(device=device, dtype=kind)
     x, y = _data(model, device, kind)
+    if model.loss == OWN_LOSS:  # forward(x, y) returns the loss
+        y = y.to(kind) if y.is_floating_point() else y
+        return module, lambda: module(x, y)
     return module, lambda: _loss(model, module(x), y, kind)
 
 

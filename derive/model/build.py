@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError, ShapeError, UnknownOpError, did_you_mean
-from derive.model.graph import Leaf, Model, OpNode, Structure, _array, check_reduction
+from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure, _array, check_reduction
 from derive.ops import loss as lookup_loss
 from derive.ops.tensor import OPS, TensorOp
 
@@ -88,7 +88,8 @@ class ModelBuilder:
         return self._add(OpNode(name, op, refs, where))
 
     def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...]) -> Structure:
-        lookup_loss(loss)
+        if loss != OWN_LOSS:
+            lookup_loss(loss)
         return Structure(tuple(self.nodes), output.index, loss, check_reduction(reduction), tuple(target_shape))
 
     def model(self, output: Ref, *, x: Any, y: Any, loss: str, reduction: str = "mean", lr: float = 1.0,
@@ -97,9 +98,12 @@ class ModelBuilder:
         if x is None or y is None:
             raise DeriveError(f"no {'x' if x is None else 'y'} data: give x and y")
         x_array, y_array = _array(x, "x"), _array(y, "y")
-        inputs = [i for i, n in enumerate(self.nodes) if isinstance(n, Leaf) and n.kind == "input"]
+        inputs = [i for i, n in enumerate(self.nodes) if isinstance(n, Leaf) and n.kind == "input" and n.name == "x"]
         if len(inputs) != 1:
             raise ShapeError(f"a model takes one input tensor x; this graph has {len(inputs)}")
+        targets = [n for n in self.nodes if isinstance(n, Leaf) and n.kind == "input" and n.name == "y"]
+        if targets and (loss != OWN_LOSS or targets[0].shape != y_array.shape):
+            raise ShapeError("a model that takes y computes its own loss: give no loss, and y of the shape it was read for")
         leaf = self.nodes[inputs[0]]
         if leaf.shape != x_array.shape:
             raise ShapeError(f"x has shape {x_array.shape}; the model was read for shape {leaf.shape}")

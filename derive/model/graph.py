@@ -29,6 +29,9 @@ from derive.network import Parameter
 from derive.ops import REDUCTIONS, loss as lookup_loss
 from derive.ops.tensor import TensorOp
 
+#: the loss of a model whose ``forward(x, y)`` returns the loss itself (any loss built from supported ops)
+OWN_LOSS = "forward"
+
 
 @dataclass(frozen=True)
 class Leaf:
@@ -117,7 +120,8 @@ class Model:
                 if value is None or tuple(np.shape(value)) != leaf.shape:
                     raise ShapeError(f"{leaf.kind} {leaf.name!r} needs values of shape {leaf.shape}")
                 _array(value, f"{leaf.kind} {leaf.name!r}")
-        lookup_loss(self.loss).check_targets(self.target_rows())
+        if self.loss != OWN_LOSS:
+            lookup_loss(self.loss).check_targets(self.target_rows())
         known = [p.name for p in self._parameters()]
         unknown = [n for n in self.freeze if n not in known and n not in self.tensor_keys]
         if unknown:

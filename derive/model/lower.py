@@ -29,7 +29,7 @@ import sympy as sp
 from derive.errors import DeriveError, ShapeError
 from derive.backprop import Backprop
 from derive.graph import Node
-from derive.model.graph import Leaf, Model, Structure
+from derive.model.graph import OWN_LOSS, Leaf, Model, Structure
 from derive.ops import loss as lookup_loss
 from derive.ops.tensor import as_tensor
 from derive.progress import stage
@@ -144,7 +144,7 @@ class LoweredGraph:
     def inputs(self) -> tuple[tuple[sp.Expr, ...], ...]:
         """The data input's elements as rows, one per sample (as `Graph.inputs`)."""
         for node, tensor in zip(self.structure.nodes, self.tensors):
-            if isinstance(node, Leaf) and node.kind == "input":
+            if isinstance(node, Leaf) and node.kind == "input" and node.name == "x":
                 rows = tensor.reshape(tensor.shape[0], -1) if tensor.ndim > 1 else tensor.reshape(1, -1)
                 return tuple(tuple(row) for row in rows)
         return ()
@@ -156,12 +156,16 @@ class LoweredGraph:
     @property
     def predictions(self) -> tuple[tuple[sp.Expr, ...], ...]:
         """ŷ: the output's elements as rows, one per sample."""
-        classes = lookup_loss(self.structure.loss).class_targets
+        classes = self.structure.loss != OWN_LOSS and lookup_loss(self.structure.loss).class_targets
         return tuple(tuple(row) for row in _rows(self.output, classes))
 
     def target_values(self, y: np.ndarray) -> list[list[float]]:
         """Target values as rows matching `targets` (class indices as one-hot rows)."""
         y = np.asarray(y)
+        if self.structure.loss == OWN_LOSS:
+            if y.size != self.targets.size:
+                raise ShapeError(f"y has {y.size} values; the model was read with y of shape {self.targets.shape}")
+            return y.astype(np.float64).reshape(self.targets.shape).tolist()
         batch, width = self.targets.shape
         if self.class_targets:
             spec = lookup_loss(self.structure.loss)
@@ -176,6 +180,17 @@ def _rows(output: np.ndarray, classes: bool) -> np.ndarray:
     if output.ndim > 1:
         return output.reshape(output.shape[0], -1)
     return output.reshape(1, -1) if classes or output.ndim == 0 else output.reshape(-1, 1)
+
+
+def _own_loss(low: Lowering, output: np.ndarray, targets: np.ndarray) -> tuple[sp.Symbol, np.ndarray, bool]:
+    """L as the model's own output (``forward(x, y)`` returns the loss)."""
+    if output.size != 1:
+        raise ShapeError(f"a model that computes its own loss must return one number, got shape {output.shape}")
+    value = output.reshape(-1)[0]
+    L = low.symbol("L", r"\mathcal{L}")
+    partials = ((value, sp.S.One),) if isinstance(value, sp.Symbol) else ()
+    low.nodes.append(Node(L, value, partials, "loss", 0, 0, 0))
+    return L, targets.reshape(targets.shape[0], -1) if targets.ndim > 1 else targets.reshape(1, -1), False
 
 
 def _loss_node(low: Lowering, structure: Structure, output: np.ndarray) -> tuple[sp.Symbol, np.ndarray, bool]:
@@ -228,7 +243,11 @@ def _lower(structure: Structure) -> LoweredGraph:
         except DeriveError as err:
             where = f" {node.where}" if node.where else ""
             raise type(err)(f"{node.name}{where}: {err}") from None
-    loss, targets, class_targets = _loss_node(low, structure, tensors[structure.output])
+    if structure.loss == OWN_LOSS:
+        y = next(t for n, t in zip(structure.nodes, tensors) if isinstance(n, Leaf) and n.name == "y")
+        loss, targets, class_targets = _own_loss(low, tensors[structure.output], y)
+    else:
+        loss, targets, class_targets = _loss_node(low, structure, tensors[structure.output])
     return LoweredGraph(
         structure, tuple(low.nodes), tuple(tensors), tuple(parameters), targets, class_targets, loss,
         low.latex_names,
@@ -270,7 +289,7 @@ def leaf_values(model: Model, graph: LoweredGraph) -> dict[sp.Symbol, float]:
     for node, tensor in zip(graph.structure.nodes, graph.tensors):
         if not isinstance(node, Leaf) or node.integers is not None or node.kind == "number":
             continue
-        values = model.x if node.kind == "input" else model.values[node.name]
+        values = (model.x if node.name == "x" else model.y) if node.kind == "input" else model.values[node.name]
         point.update(zip(tensor.reshape(-1), np.asarray(values, dtype=np.float64).reshape(-1).tolist()))
     point.update(zip(graph.targets.reshape(-1), np.asarray(graph.target_values(model.y)).reshape(-1).tolist()))
     return point

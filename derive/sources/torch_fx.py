@@ -64,7 +64,7 @@ def _torch() -> Any:
 def from_torch(
     module: Any,
     *,
-    loss: Any,
+    loss: Any = None,
     x: Any,
     y: Any,
     lr: float = 1.0,
@@ -75,12 +75,16 @@ def from_torch(
     """The `Network` (a chain) or `Model` (any other graph) of a torch module with its current weights.
 
     ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
-    whose ``reduction`` is then used. ``x`` and ``y`` are tensors, arrays or lists, one row per sample
+    whose ``reduction`` is then used; None when ``forward(x, y)`` returns the loss itself. ``x`` and ``y`` are tensors, arrays or lists, one row per sample
     (``cross_entropy``: class indices, ``y = [2, 0, 1]``). ``freeze`` adds parameter names to the frozen ones.
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise UnsupportedModelError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
+    if loss is None:  # forward(x, y) returns the loss: a graph model
+        from derive.sources.torch_graph import read_graph
+
+        return read_graph(module, x, loss=None, y=y, lr=lr, freeze=freeze, name=name)
     loss_name, reduction = _loss(loss, reduction)
     if isinstance(freeze, (str, bytes)):
         raise DeriveError(f"freeze must be a list of parameter names such as ['b1', 'b2'], got {freeze!r}")

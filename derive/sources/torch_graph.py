@@ -28,7 +28,7 @@ from typing import Any
 
 from derive.errors import DeriveError, ShapeError
 from derive.model.build import ModelBuilder, Ref
-from derive.model.graph import Model
+from derive.model.graph import OWN_LOSS, Model
 from derive.sources import torch_ops
 from derive.sources.torch_fx import UnsupportedModelError, _torch
 
@@ -41,10 +41,13 @@ class Tensor:
 
 
 def read_graph(
-    module: Any, x: Any, *, loss: str, y: Any, reduction: str = "mean", lr: float = 1.0, freeze: Any = (),
+    module: Any, x: Any, *, loss: str | None, y: Any, reduction: str = "mean", lr: float = 1.0, freeze: Any = (),
     name: str | None = None,
 ) -> Model:
-    """The `Model` of a torch module on input ``x`` (any rank), with targets ``y`` and a loss name."""
+    """The `Model` of a torch module on input ``x`` (any rank), with targets ``y`` and a loss name.
+
+    With ``loss=None``, ``forward(x, y)`` computes the loss itself (any loss built from supported ops).
+    """
     torch = _torch()
     label = type(module).__name__
     traced_module, prefix = module, ""
@@ -57,11 +60,14 @@ def read_graph(
         raise UnsupportedModelError(f"cannot trace {label} with torch.fx: {message}") from None
     real_module = copy.deepcopy(traced_module).to(torch.float64)
     reader = _Reader(torch, traced_module, real_module, label, prefix)
-    output = reader.run(graph, x)
+    own = loss is None or loss == OWN_LOSS
+    output = reader.run(graph, x, y if own else None)
+    if own and reader.y_data is None:
+        raise DeriveError(f"no loss given, and {label}.forward takes no y to compute its own: give a loss")
     frozen = tuple(key for key, p in module.named_parameters() if not p.requires_grad)
     return reader.builder.model(
-        output, x=reader.x_data, y=y, loss=loss, reduction=reduction, lr=lr, name=name or label,
-        frozen=frozen, freeze=tuple(freeze), module=module,
+        output, x=reader.x_data, y=reader.y_data if own else y, loss=OWN_LOSS if own else loss,
+        reduction=reduction, lr=lr, name=name or label, frozen=frozen, freeze=tuple(freeze), module=module,
     )
 
 
@@ -72,15 +78,22 @@ class _Reader:
         for key, value in root.named_parameters():
             self.builder.parameter(key.removeprefix(prefix), _exact(torch, value))
         self.x_data: Any = None
+        self.y_data: Any = None
         self._traces: dict[str, str] | None = None  # stack traces by node name, traced again when refusing
 
-    def run(self, graph: Any, x: Any) -> Ref:
+    def run(self, graph: Any, x: Any, y: Any = None) -> Ref:
+        """Read the traced graph; ``y`` is given for a ``forward(x, y)`` that returns its own loss."""
         env: dict[Any, Any] = {}
         for node in graph.nodes:
             if node.op == "placeholder":
-                if self.x_data is not None:
-                    raise UnsupportedModelError(f"{self.label}.forward takes more than one input ({node.name!r})")
-                env[node] = self._input(x)
+                if self.x_data is None:
+                    env[node] = self._input(x)
+                elif y is not None and self.y_data is None:
+                    env[node] = self._targets(y)
+                else:
+                    more = "more than two inputs" if y is not None else "a second input (y: then give no loss, " \
+                        "forward(x, y) returns the loss)"
+                    raise UnsupportedModelError(f"{self.label}.forward takes {more} ({node.name!r})")
             elif node.op == "output":
                 result = env[node.args[0]] if hasattr(node.args[0], "op") else node.args[0]
                 if not isinstance(result, Tensor):
@@ -111,6 +124,13 @@ class _Reader:
         real = real.to(torch.int64) if ids else real.to(torch.float64)
         self.x_data = real.numpy()
         return Tensor(self.builder.input("x", tuple(real.shape)), real)
+
+    def _targets(self, y: Any) -> Tensor:
+        torch = self.torch
+        real = torch.as_tensor(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+        real = real.to(torch.float64) if real.is_floating_point() else real.to(torch.int64)
+        self.y_data = real.numpy()
+        return Tensor(self.builder.input("y", tuple(real.shape)), real)
 
     def _call(self, node: Any, env: dict[Any, Any]) -> Any:
         torch = self.torch

@@ -153,3 +153,19 @@ CASES = {
     "Everything": ([[0.5, -1.0, 1.5], [1.0, 0.2, -0.3]], [[0.1], [-0.4]], "half_sse"),
     "TokenMean": ([[0, 3, 4], [2, 2, 1]], [[0.5], [-1.0]], "mse"),
 }
+
+
+class OwnLoss(nn.Module):
+    """forward(x, y) returns the loss itself: squared error plus an L2 penalty on the weights."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(9)
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x, y):
+        p = torch.tanh(self.fc(x))
+        return ((p - y) ** 2).mean() + 0.01 * (self.fc.weight**2).sum()
+
+
+OWN_LOSS_DATA = ([[0.5, -1.0], [1.5, 0.25]], [[0.0, 1.0], [1.0, -0.5]])
