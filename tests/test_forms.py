@@ -206,3 +206,11 @@ def test_printing_never_evaluates_max_or_heaviside(monkeypatch):
     assert all("Max(0, " in t for t in texts) and any("Heaviside(" in t for t in texts)
     assert math.isfinite(d.loss)
     assert elementary(Step(z := sp.Symbol("z"))) == sp.Heaviside(z, 0, evaluate=False)
+
+
+def test_bce_loss_of_a_saturated_sigmoid_stays_finite_in_a_batch():
+    # σ(800) rounds to 1 and σ(−800) to 0: log(1 − σ) and log σ are read through a = σ(z), as −softplus
+    net = derive.Network(
+        [derive.Linear([[400.0, 400.0]], [0.0], "sigmoid")], x=[[1, 1], [-1, -1]], y=[[0.0], [1.0]], loss="bce"
+    )
+    assert grads_document(net)["loss"] == pytest.approx(800.0, rel=1e-12)
