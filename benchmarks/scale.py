@@ -7,8 +7,11 @@ form, torch and NumPy) against torch autograd forward+backward measured in the s
 time ratio of the generated code; the largest error against float64 autograd relative to each tensor's largest entry; and the time of the
 naive peer (SymPy ``diff`` of the fully inlined loss) where it finishes within its budget.
 
-Times are medians over repetitions; the claims are the ratios. Run: ``python benchmarks/scale.py``
-(``--json`` for machine output, ``--quick`` for the small sizes only).
+Times are medians over repetitions; the claims are the ratios. The machine may be loaded: torch runs on one
+thread, and the functions compared are called in turn within each repetition (interleaved), so a burst of
+load hits both alike. ``--batches`` sweeps the matrix form against autograd over batch sizes in float32 and
+float64. Run: ``python benchmarks/scale.py`` (``--json`` for machine output, ``--quick`` for the small sizes
+only, ``--batches`` for the batch sweep alone).
 """
 
 from __future__ import annotations
@@ -58,25 +61,33 @@ def network(sizes: tuple[int, ...], batch: int, seed: int = 0) -> Network:
 
 
 def median_time(fn, repeats: int, *, budget_s: float = 2.0) -> float:
-    times = []
+    return interleaved([fn], repeats, budget_s=budget_s)[0]
+
+
+def interleaved(fns, repeats: int, *, budget_s: float = 2.0) -> list[float]:
+    """Median seconds per call of each function, calling them in turn in every repetition (after a warm-up)."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget_s and len(times) >= 3:
+        for fn, row in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            row.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s * len(fns) and len(times[0]) >= 5:
             break
-    return statistics.median(times)
+    return [statistics.median(row) for row in times]
 
 
-def torch_parts(net: Network, batch: int):
+def torch_parts(net: Network, batch: int, dtype: torch.dtype = torch.float64):
     """Tensors for the generated code, and torch's own fwd+bwd closure on the same values."""
     rng = np.random.default_rng(1)
-    x = torch.tensor(rng.uniform(-1, 1, (batch, net.layers[0].in_features)))
-    y = torch.tensor(rng.uniform(0, 1, (batch, net.layers[-1].out_features)))
+    x = torch.tensor(rng.uniform(-1, 1, (batch, net.layers[0].in_features)), dtype=dtype)
+    y = torch.tensor(rng.uniform(0, 1, (batch, net.layers[-1].out_features)), dtype=dtype)
     tensors = []
     for layer in net.layers:
-        tensors += [torch.tensor(layer.weight, dtype=torch.float64), torch.tensor(layer.bias, dtype=torch.float64)]
+        tensors += [torch.tensor(layer.weight, dtype=dtype), torch.tensor(layer.bias, dtype=dtype)]
     leaves = [t.clone().requires_grad_(True) for t in tensors]
     acts = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
     loss_fn = torch.nn.BCELoss()
@@ -151,10 +162,15 @@ def measure(sizes: tuple[int, ...], repeats: int) -> dict:
             # per tensor: the largest error relative to the largest entry (elementwise relative error
             # of an entry near 0 measures cancellation in the reference as much as in ours)
             errors.append(float((g - r).abs().max() / r.abs().max().clamp_min(1e-300)))
-        t_auto = median_time(autograd, repeats)
-        t_ours = median_time(lambda: grad_torch(x, y, *tensors), repeats)
-        t_fwd = median_time(lambda: grad_torch.forward(x, y, *tensors), repeats)
-        t_np = median_time(lambda: grad_numpy(x.numpy(), y.numpy(), *arrays), repeats)
+        t_auto, t_ours, t_fwd, t_np = interleaved(
+            [
+                autograd,
+                lambda: grad_torch(x, y, *tensors),
+                lambda: grad_torch.forward(x, y, *tensors),
+                lambda: grad_numpy(x.numpy(), y.numpy(), *arrays),
+            ],
+            repeats,
+        )
         row[f"autograd_us_b{batch}"] = 1e6 * t_auto
         row[f"torch_us_b{batch}"] = 1e6 * t_ours
         row[f"numpy_us_b{batch}"] = 1e6 * t_np
@@ -196,12 +212,40 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BATCH_SIZES = (1, 16, 256, 1024, 4096)
+BATCH_NETWORK = (32, 64, 64, 64, 1)
+
+
+def batch_sweep(repeats: int, sizes: tuple[int, ...] = BATCH_NETWORK) -> list[dict]:
+    """The matrix-form torch gradient over autograd's forward + backward, per batch size and dtype."""
+    net = network(sizes, batch=1)
+    grad_torch = compile_gradients(net, backend="torch", form="matrix")
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        for batch in BATCH_SIZES:
+            x, y, tensors, autograd = torch_parts(net, batch, dtype)
+            t_auto, t_ours = interleaved([autograd, lambda: grad_torch(x, y, *tensors)], repeats)
+            rows.append({"dtype": str(dtype).split(".")[-1], "batch": batch, "autograd_us": 1e6 * t_auto,
+                         "matrix_us": 1e6 * t_ours, "ratio": t_ours / t_auto})  # fmt: skip
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--quick", action="store_true", help="only the sizes up to ~2.7k parameters")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--batches", action="store_true", help="only the batch sweep of the matrix form")
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.batches:
+        rows = batch_sweep(args.repeats)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for row in [] if args.json else rows:
+            print(f"{row['dtype']:>8} batch {row['batch']:>5}: autograd {row['autograd_us']:9.0f} us, "
+                  f"matrix {row['matrix_us']:9.0f} us, ratio {row['ratio']:.2f}")  # fmt: skip
+        return 0
     sizes = SIZES[:3] if args.quick else SIZES
     rows = []
     for s in sizes:

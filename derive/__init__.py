@@ -11,6 +11,7 @@
 
 from derive.derivation import Derivation, derive, gradients
 from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
+from derive.forms import grads_document
 from derive.network import Linear, Network, Parameter
 from derive.sources import examples
 from derive.sources.spec import load_spec, loads_spec
@@ -35,6 +36,7 @@ __all__ = [
     "examples",
     "from_torch",
     "gradients",
+    "grads_document",
     "load_spec",
     "loads_spec",
     "report",

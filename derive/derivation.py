@@ -53,8 +53,8 @@ class Derivation:
         predictions = {a: graph.node[a].expr for row in graph.predictions for a in row if a in graph.node}
         for node in graph.nodes:
             # the loss over the activations' definitions (σ(z), not σ): log σ(z) stays finite when σ rounds to 1
-            expr = node.expr.xreplace(predictions) if node.kind == "loss" else node.expr
-            values[node.symbol] = evaluate(expr, values)
+            # (looked through while evaluating: substituting them rebuilt the loss, in time growing as B^1.5)
+            values[node.symbol] = evaluate(node.expr, values, predictions if node.kind == "loss" else None)
         for d, expr in self.backprop.adjoints.items():
             values[d] = evaluate(expr, values)
         #: the value of every symbol: leaves, intermediates, the loss and the adjoints δ

@@ -32,15 +32,22 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
 }
 
 
-def evaluate(expr: sp.Expr, values: Mapping[sp.Symbol, float]) -> float:
+def evaluate(
+    expr: sp.Expr, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr] | None = None
+) -> float:
     """The float64 value of ``expr`` with every free symbol taken from ``values``.
 
     Raises `DeriveError` for a symbol without a value, a function derive cannot evaluate, or a value
     outside a function's domain. The log of a sigmoid, log σ(z) and log(1 − σ(z)), is taken as −softplus(∓z),
-    finite where σ(z) itself rounds to 0 or 1.
+    finite where σ(z) itself rounds to 0 or 1; a symbol in ``definitions`` counts as its definition there
+    (``log(a)`` with ``a = σ(z)``), without building the substituted expression.
+
+    >>> a, z = sp.symbols("a z")
+    >>> evaluate(sp.log(a), {a: 1.0, z: -800.0}, {a: Sigmoid(z)})
+    -800.0
     """
     try:
-        return _Evaluator(values)(expr)
+        return _Evaluator(values, definitions or {})(expr)
     except (ValueError, ZeroDivisionError, OverflowError) as err:
         if isinstance(err, DeriveError):
             raise
@@ -52,8 +59,9 @@ def _softplus(z: float) -> float:
 
 
 class _Evaluator:
-    def __init__(self, values: Mapping[sp.Symbol, float]) -> None:
+    def __init__(self, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr]) -> None:
         self.values = values
+        self.definitions = definitions
         self.memo: dict[sp.Basic, float] = {}
 
     def __call__(self, expr: sp.Basic) -> float:
@@ -102,10 +110,13 @@ class _Evaluator:
 
     def _log_of_sigmoid(self, arg: sp.Expr) -> float | None:
         """log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z); None for any other argument."""
+        arg = self.definitions.get(arg, arg)
         if isinstance(arg, Sigmoid):
             return -_softplus(-self(arg.args[0]))
         if arg.is_Add and len(arg.args) == 2 and sp.S.One in arg.args:
             rest = arg.args[1] if arg.args[0] == 1 else arg.args[0]
-            if rest.is_Mul and rest.args[0] == -1 and len(rest.args) == 2 and isinstance(rest.args[1], Sigmoid):
-                return -_softplus(self(rest.args[1].args[0]))
+            if rest.is_Mul and rest.args[0] == -1 and len(rest.args) == 2:
+                sigmoid = self.definitions.get(rest.args[1], rest.args[1])
+                if isinstance(sigmoid, Sigmoid):
+                    return -_softplus(self(sigmoid.args[0]))
         return None

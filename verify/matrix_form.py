@@ -5,7 +5,8 @@ and loss (the δ of a unit depends only on that unit, so the rule of one unit is
 
 - forward: ``Z⁽ˡ⁾ = A⁽ˡ⁻¹⁾ W⁽ˡ⁾ᵀ + b⁽ˡ⁾``, ``A⁽ˡ⁾ = f(Z⁽ˡ⁾)`` (batch-major rows, torch layout weights);
 - output: ``Δ⁽ᴸ⁾ = rule(Z⁽ᴸ⁾, A⁽ᴸ⁾, Y) / count`` (count: what ``mean`` divides by, 1 for ``sum``);
-- hidden: ``Δ⁽ˡ⁾ = (Δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾) ⊙ f'(Z⁽ˡ⁾, A⁽ˡ⁾)``;
+- hidden: ``Δ⁽ˡ⁾ = (Δ⁽ˡ⁺¹⁾ W⁽ˡ⁺¹⁾) ⊙ f'(Z⁽ˡ⁾, A⁽ˡ⁾)`` (on torch, σ' = σ(1 − σ), tanh' = 1 − tanh² and
+  ReLU' = 𝟙[z > 0] run as torch's fused backward kernels, and the affine step as ``addmm``);
 - gradients: ``∂L/∂W⁽ˡ⁾ = Δ⁽ˡ⁾ᵀ A⁽ˡ⁻¹⁾``, ``∂L/∂b⁽ˡ⁾ = Σ_rows Δ⁽ˡ⁾``.
 
 The element-wise rules are lambdified with SymPy (NumPy or torch); the glue is plain matrix products, so the
@@ -96,7 +97,9 @@ def compile_matrix(network: Network | Architecture, *, backend: str = "numpy") -
     rules = matrix_rules(arch.activations, arch.loss)
     z, a, y = rules.z, rules.a, rules.y
     forwards = [_lambdify((z,), f, backend) for f in rules.forward]
-    derivatives = [_lambdify((z, a), d, backend) for d in rules.derivative]
+    backwards = [_backward(rules, d, backend) for d in rules.derivative]
+    keep_z = [z in d.free_symbols or not getattr(b, "fused_on_a", False) for d, b in zip(rules.derivative, backwards)]
+    keep_z[-1] = z in rules.output_delta.free_symbols
     output_delta = _lambdify((z, a, y), rules.output_delta, backend)
     term = _lambdify((a, y), rules.term, backend)
     spec = lookup_loss(arch.loss)
@@ -107,9 +110,10 @@ def compile_matrix(network: Network | Architecture, *, backend: str = "numpy") -
         if len(tensors) != 2 * layers:
             raise DeriveError(f"expected {2 * layers} tensors (W1, b1, …), got {len(tensors)}")
         inputs, pre = [x], []
-        for W, b, f in zip(tensors[0::2], tensors[1::2], forwards):
-            pre.append(inputs[-1] @ W.T + b)
-            inputs.append(f(pre[-1]))
+        for W, b, f, keep in zip(tensors[0::2], tensors[1::2], forwards, keep_z):
+            z = _affine(inputs[-1], W, b)
+            inputs.append(f(z))
+            pre.append(z if keep else None)  # Z only where a rule reads it: a smaller working set
         return inputs, pre
 
     def loss(x: Any, y: Any, *tensors: Any) -> Any:
@@ -128,11 +132,60 @@ def compile_matrix(network: Network | Architecture, *, backend: str = "numpy") -
             grads[2 * l] = delta.T @ inputs[l]
             grads[2 * l + 1] = delta.sum(0)
             if l:
-                delta = (delta @ weights[l]) * derivatives[l - 1](pre[l - 1], inputs[l])
+                delta = backwards[l - 1](delta @ weights[l], pre[l - 1], inputs[l])
         return grads
 
     gradients.forward = loss  # type: ignore[attr-defined]
     return gradients
+
+
+def _affine(a: Any, W: Any, b: Any) -> Any:
+    """``a Wᵀ + b``: one fused ``addmm`` for torch tensors (as ``nn.Linear``), else a product and a sum."""
+    if type(a).__module__.startswith("torch") and a.dim() == 2:
+        import torch
+
+        return torch.addmm(b, a, W.T)
+    return a @ W.T + b
+
+
+def _fused_rules(z: sp.Symbol, a: sp.Symbol) -> dict[sp.Expr, Callable[[Any, Any, Any], Any]]:
+    """torch's fused kernels for G ⊙ f' (autograd's own, one pass), by the textbook derivative they compute."""
+    import torch
+
+    from derive.ops.activations import Step
+
+    aten = torch.ops.aten
+    def sigmoid(g: Any, zs: Any, outs: Any) -> Any:
+        return aten.sigmoid_backward(g, outs)
+
+    def tanh(g: Any, zs: Any, outs: Any) -> Any:
+        return aten.tanh_backward(g, outs)
+
+    sigmoid.fused_on_a = tanh.fused_on_a = True  # type: ignore[attr-defined]  # they need A only, not Z
+    return {
+        a * (1 - a): sigmoid,
+        1 - a**2: tanh,
+        Step(z): lambda g, zs, outs: aten.threshold_backward(g, zs, 0),
+    }
+
+
+def _backward(rules: MatrixRules, derivative: sp.Expr, backend: str) -> Callable[[Any, Any, Any], Any]:
+    """``(G, Z, A) -> G ⊙ f'(Z, A)``: the hidden-layer step of one activation.
+
+    On torch, a derivative read off the derivation that is one of the textbook forms of `_fused_rules` runs as
+    torch's fused kernel for it; any other is the lambdified rule, multiplied in place into the fresh G.
+    """
+    if backend == "torch":
+        fused = _fused_rules(rules.z, rules.a).get(derivative)
+        if fused is not None:
+            return fused
+    f = _lambdify((rules.z, rules.a), derivative, backend)
+
+    def step(g: Any, zs: Any, outs: Any) -> Any:
+        g *= f(zs, outs)
+        return g
+
+    return step
 
 
 def _lambdify(args: tuple[sp.Symbol, ...], expr: sp.Expr, backend: str) -> Callable[..., Any]:

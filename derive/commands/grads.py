@@ -7,13 +7,19 @@ import json
 
 from derive.backprop import MAX_OPERATIONS
 from derive.derivation import Derivation
+from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.network import Network
-from derive.printing import expression_string, latex
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("grads", help="closed-form ∂L/∂p of every parameter, with values")
     parser.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    parser.add_argument(
+        "--form", choices=FORMS, default="auto",
+        help="json and latex: closed forms, or the program (intermediates z, a, δ defined in order, gradients "
+        f"over them); auto: closed while no form has over {AUTO_MAX_OPERATIONS} operations and all together "
+        f"at most {AUTO_TOTAL_OPERATIONS:,}",
+    )  # fmt: skip
     parser.add_argument(
         "--max-ops", type=int, default=None, metavar="N",
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
@@ -24,39 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(network: Network, args: argparse.Namespace) -> str:
     derivation = Derivation(network, max_operations=args.max_ops)
-    return {"text": _grads_text, "latex": _grads_latex, "json": _grads_json}[args.format](derivation)
-
-
-def _grads_json(d: Derivation) -> str:
-    document = {
-        "loss": d.loss,
-        "point": {str(s): v for s, v in d.point.items()},
-        "parameters": [
-            {
-                "name": p.name,
-                "layer": p.parameter.layer or None,  # None for a graph model: no layer numbers there
-                "tensor": p.parameter.tensor,
-                "torch": p.parameter.torch,
-                "index": list(p.parameter.index),
-                "value": p.parameter.value,
-                "gradient": p.gradient,
-                "frozen": p.parameter.frozen,
-                "expression": expression_string(d.closed(p.name)),
-                "latex": latex(d.closed(p.name), d.graph.latex_names),
-            }
-            for p in d.parameters
-        ],
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def _grads_latex(d: Derivation) -> str:
-    names = d.graph.latex_names
-    lines = [
-        rf"\frac{{\partial \mathcal{{L}}}}{{\partial {names[p.symbol]}}} &= {latex(d.closed(p.name), names)}"
-        for p in d.parameters
-    ]
-    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n"
+    if args.format == "json":
+        return json.dumps(grads_document(derivation, form=args.form), indent=2, ensure_ascii=False) + "\n"
+    if args.format == "latex":
+        return grads_latex(derivation, args.form)
+    return _grads_text(derivation)  # the text table chooses its own form per line
 
 
 #: The text table shows a gradient's compact form up to this many operations, else its program form.

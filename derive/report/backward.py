@@ -134,11 +134,50 @@ def delta_section(s: Shown, lang: str) -> list:
     return blocks
 
 
+def closed_lengths(s: Shown) -> dict[str, int]:
+    """A lower bound on the LaTeX length of every closed form, counted on the program without building it.
+
+    Each symbol of the closed form is printed whole (its LaTeX name), each sum adds at least a sign between
+    terms and each function at least its own name; an intermediate (z, a, δ) counts as what it stands for.
+    Time linear in the program: the report decides which closed forms to render from this alone.
+    """
+    bp, names = s.d.backprop, s.names
+    inlined: dict[sp.Symbol, int] = {}
+
+    def length(expr: sp.Expr) -> int:
+        memo: dict[sp.Basic, int] = {}
+
+        def count(e: sp.Basic) -> int:
+            if e.is_Symbol:
+                return inlined[e] if e in inlined else len(names.get(e, e.name))
+            if not e.args:
+                return 0  # a number: a coefficient of 1 or −1 is not printed at all
+            cached = memo.get(e)
+            if cached is None:
+                own = len(e.args) - 1 if e.is_Add else (1 if isinstance(e, sp.Function) else 0)
+                cached = memo[e] = own + sum(count(arg) for arg in e.args)
+            return cached
+
+        return count(expr)
+
+    for node in s.graph.nodes:
+        inlined[node.symbol] = length(node.expr)
+    for delta, expr in bp.adjoints.items():
+        inlined[delta] = length(expr)
+    return {p.name: length(bp.program[p.name]) for p in s.d.parameters}
+
+
 def closed_section(s: Shown, lang: str) -> list:
-    """The closed form of every gradient (over inputs, targets and parameters), when short enough."""
+    """The closed form of every gradient (over inputs, targets and parameters), when short enough.
+
+    Forms whose LaTeX is sure to be longer than `CLOSED_LIMIT` (`closed_lengths`) are not built.
+    """
     blocks: list = [Heading(2, label(lang, "closed")), Paragraph(label(lang, "closed_text"))]
+    lengths = closed_lengths(s)
     for p in s.d.parameters:
         try:
+            if lengths[p.name] > CLOSED_LIMIT:
+                raise ExpressionTooLarge(p.name)
             text = s.latex(s.d.closed(p.name, max_operations=CLOSED_OPERATIONS))
         except ExpressionTooLarge:
             text = ""

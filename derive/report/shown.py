@@ -12,6 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.derivation import Derivation
+from derive.forms import latex_names
 from derive.numeric import evaluate
 from derive.printing import latex
 from derive.report.numformat import fmt, substitute
@@ -27,14 +28,7 @@ class Shown:
         self.d = derivation
         self.graph = graph = derivation.graph
         self.digits = digits
-        self.names: dict[sp.Symbol, str] = dict(graph.latex_names)
-        for z, delta in derivation.backprop.adjoint_symbols.items():
-            name = graph.latex_names[z]
-            if name.startswith("\\"):  # a graph model's node: \mathrm{fc}_{1,2} -> \delta^{\mathrm{fc}}_{1,2}
-                base, underscore, index = name.partition("_{")
-                self.names[delta] = rf"\delta^{{{base}}}" + underscore + index
-            else:
-                self.names[delta] = r"\delta" + name[1:]  # z_{3}^{(2)} -> \delta_{3}^{(2)}
+        self.names: dict[sp.Symbol, str] = latex_names(derivation)  # the adjoints as δ
         self.exact = {s for row in (*graph.inputs, *graph.targets) for s in row}
         self.values = derivation.values
 
