@@ -152,3 +152,21 @@ def test_tolerance_allows_exactly_its_bound_and_nothing_beyond():
     assert tol.allows(2.0, 2.0, 4.0) and not tol.allows(math.nan, 2.0, 4.0) and not tol.allows(2.0, math.nan, 4.0)
     assert not tol.allows(math.inf, 2.0, 4.0)
     assert (tol | Tolerance(rtol=0.1, atol=1.0)) == Tolerance(rtol=0.5, atol=1.0)
+
+
+def test_a_unit_on_the_other_side_of_a_kink_in_torch_is_explained_not_a_mismatch():
+    """torch's GELU far left rounds to 0 (1 + erf cancels) where derive's is about -1e-197: the next leaky
+    ReLU's z is then exactly 0 in torch (slope 0.01) and tiny positive in derive (slope 1)."""
+    spec = (
+        '{"loss":"bce_with_logits","reduction":"mean","lr":1.0,"data":{"x":[[-2.0,-2.0,-2.0,-2.0]],'
+        '"y":[[0.0,0.0,0.0,0.0]]},"layers":[{"weight":[[0.0,0.0,0.0,0.0],[-2.0,-2.0,-2.0,-2.0]],'
+        '"bias":[0.0,-2.0],"activation":"elu"},{"weight":[[-2.0,-2.0],[-2.0,-2.0],[-2.0,-2.0]],'
+        '"bias":[-2.0,-2.0,-2.0],"activation":"gelu"},{"weight":[[0.0,0.0,0.0],[0.0,0.0,0.0],[0.0,0.0,0.0],'
+        '[-2.0,-2.0,-2.0]],"bias":[0.0,0.0,0.0,0.0],"activation":"leaky_relu"}]}'
+    )
+    report = verify.check(derive.loads_spec(spec, format="json"))
+    assert report.ok and report.agree
+    b9 = next(r for r in report.rows if r.name == "b9")
+    assert b9.symbolic == pytest.approx(0.125) and b9.autograd == pytest.approx(0.00125)
+    assert b9.verdict.startswith("at a kink")
+    assert any("z9" in n and "other side of the kink" in n for n in report.notes)
