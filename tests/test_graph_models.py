@@ -197,3 +197,15 @@ def test_a_model_that_computes_its_own_loss():
     assert "Backward pass" in derive.report(model, format="md")
     with pytest.raises(derive.DeriveError, match="takes no y to compute its own: give a loss"):
         derive.from_torch(graph_zoo.ResidualBlock(), x=[[1.0, 2.0]], y=[[0.0]])
+
+
+@pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
+@pytest.mark.parametrize("form", ["program", "auto"])
+def test_graph_json_reevaluates_from_its_point_and_definitions(name, form):
+    from derive.forms import grads_document
+    from tests.test_forms import assert_reevaluates
+
+    x, y, loss = graph_zoo.CASES[name]
+    doc = grads_document(derive.from_torch(getattr(graph_zoo, name)(), loss=loss, x=x, y=y), form=form)
+    assert_reevaluates(doc)
+    assert {p["torch"] for p in doc["parameters"]} == {k for k, _ in getattr(graph_zoo, name)().named_parameters()}
