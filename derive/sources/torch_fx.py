@@ -44,7 +44,7 @@ _METHODS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "so
 #: torch loss modules by class name -> derive loss key
 _LOSSES = {
     "BCELoss": "bce", "BCEWithLogitsLoss": "bce_with_logits", "MSELoss": "mse", "L1Loss": "l1",
-    "CrossEntropyLoss": "cross_entropy",
+    "CrossEntropyLoss": "cross_entropy", "NLLLoss": "nll",
 }  # fmt: skip
 _CALL_NAMES = {"add": "an addition (a residual connection?)", "iadd": "an addition (a residual connection?)"}
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerate the generated parts of docs/: the residual block's report (Markdown) and its rendered pages.
+# tests/test_docs.py checks that docs/residual-block-report.md is what derive prints today.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=(--torch examples/residual_block.py:ResidualBlock --x "1,1;0.5,-1" --y "0;1" --loss bce)
+.venv/bin/derive report "${DATA[@]}" --format md -o docs/residual-block-report.md
+tmp="$(mktemp -d)"
+.venv/bin/derive report "${DATA[@]}" --pdf -o "$tmp/residual.pdf"
+pdftoppm -png -r 80 -f 1 -l 1 "$tmp/residual.pdf" "$tmp/page1"
+pdftoppm -png -r 80 -f 5 -l 5 "$tmp/residual.pdf" "$tmp/page5"
+cp "$tmp"/page1*.png docs/images/residual-report-page1.png
+cp "$tmp"/page5*.png docs/images/residual-report-page5.png
+rm -rf "$tmp"
