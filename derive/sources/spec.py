@@ -63,7 +63,14 @@ def loads_spec(text: str, *, format: str, where: str = "spec") -> Network:
 
 
 def from_document(document: Any, *, where: str = "spec") -> Network:
-    """Build a network from a parsed spec document (dicts, lists, numbers, strings)."""
+    """Build a network from a parsed spec document (dicts, lists, numbers, strings).
+
+    A document with an ``ops`` list is a graph model (`derive.sources.graph_spec`).
+    """
+    if isinstance(document, dict) and "ops" in document:
+        from derive.sources.graph_spec import from_graph_document
+
+        return from_graph_document(document, where=where)
     _table(document, where, _TOP, required=("layers", "loss"))
     layers = document["layers"]
     if not isinstance(layers, list) or not layers:
