@@ -209,3 +209,18 @@ def test_graph_json_reevaluates_from_its_point_and_definitions(name, form):
     doc = grads_document(derive.from_torch(getattr(graph_zoo, name)(), loss=loss, x=x, y=y), form=form)
     assert_reevaluates(doc)
     assert {p["torch"] for p in doc["parameters"]} == {k for k, _ in getattr(graph_zoo, name)().named_parameters()}
+
+
+@pytest.mark.parametrize("make", [derive.examples.seed, derive.examples.classic_2_2_2])
+def test_a_chain_is_one_case_of_the_graph(make):
+    from derive.model.build import _by_tensor, from_network
+
+    net = make().replace(freeze=["b1"])
+    model = from_network(net)
+    chain, graph = derive.derive(net), derive.derive(model)
+    assert graph.loss == pytest.approx(chain.loss, rel=1e-15)
+    pairs = list(zip(chain.parameters, _by_tensor(model)))
+    for p, q in pairs:
+        assert (p.parameter.torch, p.parameter.index) == (q.torch, q.index)
+        assert graph.gradient(q.name) == pytest.approx(p.gradient, rel=1e-13, abs=1e-16)
+    assert [q.name for p, q in pairs if q.frozen] == ["b_0_1"]

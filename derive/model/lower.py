@@ -55,7 +55,8 @@ def parameter_base(key: str) -> tuple[str, str]:
     path, _, last = key.rpartition(".")
     if path and last in ("weight", "bias"):
         letter = "W" if last == "weight" else "b"
-        return f"{letter}_{_identifier(path)}", f"{letter}^{{{_latex_text(path)}}}"
+        stem = re.sub(r"\W", "_", path)  # after "W_" a leading digit is fine: W_0 for "0.weight"
+        return f"{letter}_{stem}", f"{letter}^{{{_latex_text(path)}}}"
     return _identifier(key), _latex_text(key)
 
 
