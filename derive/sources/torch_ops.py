@@ -15,6 +15,7 @@ from typing import Any
 from derive.errors import did_you_mean
 from derive.model.build import Ref
 from derive.sources.torch_fx import UnsupportedModelError, _activation
+from derive.sources.torch_layers import batch_norm, dropout_function, dropout_module, embedding, layer_norm
 
 
 @dataclass
@@ -242,92 +243,6 @@ def _reduction(key: str) -> Callable[[Call], Ref]:
     return lower
 
 
-# --- normalisation, dropout, embedding -------------------------------------------------------------------
-
-def _normalize(call: Call, x: Any, dims: tuple[int, ...], eps: float, mean: Any = None, var: Any = None) -> Ref:
-    """(x − μ)/√(σ² + ε) with μ, σ² over ``dims`` (batch statistics), or the given constants."""
-    name = call.node.name
-    if mean is None:
-        mean = call.op("mean", x, name=f"{name}_mean", dims=dims, keepdim=True)
-        centered = call.op("sub", x, mean, name=f"{name}_centered")
-        squared = call.op("pow", centered, name=f"{name}_squared", exponent=2.0)
-        var = call.op("mean", squared, name=f"{name}_var", dims=dims, keepdim=True)
-    else:
-        centered = call.op("sub", x, mean, name=f"{name}_centered")
-    std = call.op("sqrt", call.op("add", var, float(eps), name=f"{name}_var_eps"), name=f"{name}_std")
-    return call.op("div", centered, std, name=f"{name}_hat")
-
-
-def _affine(call: Call, hat: Ref, weight: Ref | None, bias: Ref | None) -> Ref:
-    name = call.node.name
-    if weight is not None:
-        hat = call.op("mul", hat, weight, name=f"{name}_scaled" if bias is not None else name)
-    if bias is not None:
-        hat = call.op("add", hat, bias, name=name)
-    return hat
-
-
-def _layer_norm(call: Call) -> Ref:
-    module, path = call.module, call.node.target
-    dims = tuple(range(-len(module.normalized_shape), 0))
-    hat = _normalize(call, call.args[0], dims, module.eps)
-    return _affine(call, hat, call.reader.parameter(path, "weight"), call.reader.parameter(path, "bias"))
-
-
-def _batch_norm(call: Call) -> Ref:
-    module, path, x = call.module, call.node.target, call.args[0]
-    ndim = x.real.dim()
-    if ndim not in (2, 3):
-        call.refuse(f"a {ndim}-D input (BatchNorm1d takes N × C or N × C × L)")
-    dims = (0,) if ndim == 2 else (0, 2)
-
-    def per_channel(ref: Ref | None, what: str) -> Ref | None:
-        if ref is None or ndim == 2:
-            return ref
-        return call.op("reshape", ref, name=f"{call.node.name}_{what}", shape=(-1, 1))
-
-    if module.training or module.running_mean is None:  # batch statistics: part of the function
-        hat = _normalize(call, x, dims, module.eps)
-    else:  # eval mode: the running statistics are constants
-        mean = per_channel(call.reader.constant(path, "running_mean"), "running_mean")
-        var = per_channel(call.reader.constant(path, "running_var"), "running_var")
-        hat = _normalize(call, x, dims, module.eps, mean, var)
-    weight = per_channel(call.reader.parameter(path, "weight"), "weight")
-    return _affine(call, hat, weight, per_channel(call.reader.parameter(path, "bias"), "bias"))
-
-
-_DROPOUT_HINT = (
-    "(it drops at random): call self.eval() at the end of __init__ (or model.eval() before from_torch), "
-    "or use p=0"
-)
-
-
-def _dropout_module(call: Call) -> None:
-    if call.module.training and call.module.p > 0:
-        raise UnsupportedModelError(
-            f"Dropout {call.reader.where(call.node)} is in train mode {_DROPOUT_HINT}"
-        )
-    return None
-
-
-def _dropout_function(call: Call) -> None:
-    if bool(call.arg(2, "training", True)) and float(call.arg(1, "p", 0.5)) > 0:
-        raise UnsupportedModelError(
-            f"F.dropout {call.reader.where(call.node)} has training=True {_DROPOUT_HINT}; "
-            "pass training=self.training"
-        )
-    return None
-
-
-def _embedding(call: Call) -> Ref:
-    module = call.module
-    if module.padding_idx is not None or module.max_norm is not None:
-        call.refuse("padding_idx or max_norm")
-    if call.args[0].real.is_floating_point():
-        call.refuse("float indices")
-    return call.op("embedding", call.reader.parameter(call.node.target, "weight"), call.args[0])
-
-
 def _passthrough(call: Call) -> None:
     return None
 
@@ -340,8 +255,8 @@ MODULES: dict[str, Callable[[Call], Ref | None]] = {
     "GELU": _activation_module("gelu", ("approximate",)), "ELU": _activation_module("elu", ("alpha",)),
     "SiLU": _activation_module("silu"), "Hardtanh": _activation_module("hardtanh", ("min_val", "max_val")),
     "Softmax": _along("softmax"), "LogSoftmax": _along("log_softmax"),
-    "Identity": _passthrough, "Dropout": _dropout_module, "Flatten": _flatten,
-    "LayerNorm": _layer_norm, "BatchNorm1d": _batch_norm, "Embedding": _embedding,
+    "Identity": _passthrough, "Dropout": dropout_module, "Flatten": _flatten,
+    "LayerNorm": layer_norm, "BatchNorm1d": batch_norm, "Embedding": embedding,
 }  # fmt: skip
 
 METHODS: dict[str, Callable[[Call], Ref | None]] = {
@@ -401,7 +316,7 @@ def functions(torch: Any) -> dict[Any, Callable[[Call], Ref | None]]:
         torch.t: _t, torch.squeeze: _squeeze, torch.unsqueeze: _unsqueeze, torch.cat: _join("cat"),
         torch.concat: _join("cat"), torch.stack: _join("stack"), operator.getitem: _getitem,
         torch.sum: _reduction("sum"), torch.mean: _reduction("mean"), torch.logsumexp: _reduction("logsumexp"),
-        F.dropout: _dropout_function, getattr: _attribute,
+        F.dropout: dropout_function, getattr: _attribute,
     }  # fmt: skip
 
 
