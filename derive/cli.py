@@ -1,22 +1,27 @@
 """The ``derive`` command: one subcommand per module in `derive.commands`, sharing source and data options.
 
-Exit status: 0 success; 2 bad input (a one-line message naming what is wrong, no traceback).
+Exit status (`EXIT_STATUSES`): 0 success; 1 verification mismatch (``derive verify``); 2 bad input (a
+one-line message naming what is wrong, no traceback); 3 the output could not be written (a full disk, a
+missing folder); 130 interrupted (Ctrl-C); 141 standard output closed early (a broken pipe, as
+``derive … | head``). Every failure ends with one line on standard error, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 
 from derive.commands import grads, report, verify
-from derive.errors import DeriveError
+from derive.commands.options import HelpFormatter, max_params
+from derive.errors import DeriveError, did_you_mean, printable
 from derive.network import Network
 from derive.ops import LOSSES, REDUCTIONS
 from derive.progress import Progress
+from derive.sources.data import SUFFIXES, check_rank, load_data
 from derive.sources.examples import EXAMPLES, example
-from derive.sources.spec import load_spec
+from derive.sources.spec import load_spec, loads_spec
 
 #: Each command module has ``add_parser(subparsers) -> parser`` and sets ``run`` as the parser's default:
 #: ``run(network, args) -> str | tuple[str, int]`` (output, and an exit status when it is not 0). `main`
@@ -24,26 +29,86 @@ from derive.sources.spec import load_spec
 #: ``needs_source=False``) gets ``network=None`` when no source is given.
 COMMANDS = (grads, report, verify)
 
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_OUTPUT = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE: what a shell reports for them
+EXIT_STATUSES = {
+    EXIT_OK: "success",
+    EXIT_MISMATCH: "verification mismatch (derive verify)",
+    EXIT_BAD_INPUT: "bad input: a one-line message names what is wrong",
+    EXIT_OUTPUT: "the output could not be written (full disk, missing folder, no permission)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "standard output was closed early (broken pipe)",
+}
+#: Options whose value may start with '-' (a negative first number: --x "-1,2").
+_DATA_OPTIONS = ("--x", "--y")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (`EXIT_STATUSES`)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        _detach_stdout()
+        print("derive: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    if not argv:  # `derive` alone: what there is to run
+        parser.print_help()
+        return EXIT_OK
+    typo = _unknown_command(argv)
+    if typo:
+        print(f"derive: error: {typo}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(_attach_negative_values(argv))
     try:
         with Progress(f"derive {args.command}"):
             network = _network(args)
             result = args.run(network, args)
     except DeriveError as err:
-        print(f"derive: error: {err}", file=sys.stderr)
-        return 2
-    output, status = result if isinstance(result, tuple) else (result, 0)
-    sys.stdout.write(output)
-    return status
+        print(f"derive: error: {printable(str(err))}", file=sys.stderr)
+        return getattr(err, "exit_status", EXIT_BAD_INPUT)
+    output, status = result if isinstance(result, tuple) else (result, EXIT_OK)
+    return _write_stdout(output) or status
+
+
+def _write_stdout(output: str) -> int:
+    """Write and flush standard output; a failure is one line on stderr and its exit status (else 0)."""
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _detach_stdout()
+        print("derive: standard output was closed before the end (broken pipe)", file=sys.stderr)
+        return EXIT_BROKEN_PIPE
+    except OSError as err:
+        _detach_stdout()
+        print(f"derive: error: cannot write standard output: {err.strerror or err}", file=sys.stderr)
+        return EXIT_OUTPUT
+    return EXIT_OK
+
+
+def _detach_stdout() -> None:
+    """Point the process's standard output at /dev/null, so the flush at exit cannot fail a second time."""
+    if sys.stdout is not sys.__stdout__:  # captured or replaced (tests): not ours to redirect
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:
+    statuses = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES.items())
     parser = argparse.ArgumentParser(
-        prog="derive", description="Exact symbolic gradients of neural networks, with numbers."
+        prog="derive",
+        description="Exact symbolic gradients of neural networks, with numbers.",
+        epilog=f"'derive COMMAND --help' describes a command and its defaults.\n\nexit status:\n{statuses}",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -52,43 +117,106 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_command(argv: list[str]) -> str:
+    """The message for a first word that is no command ("did you mean 'grads'?"), or ``""``."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or any(a in ("-h", "--help", "--version") for a in argv[: argv.index(first)]):
+        return ""
+    names = [command.__name__.rsplit(".", 1)[-1] for command in COMMANDS]
+    if first in names:
+        return ""
+    return f"unknown command {first!r}; commands: {', '.join(names)}.{did_you_mean(first, names)}"
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--x -1,2`` as ``--x=-1,2``: argparse would read a value starting with '-' as an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _DATA_OPTIONS and i + 1 < len(argv) and argv[i + 1][:2].rstrip("0123456789.") == "-":
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def add_source(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_argument_group("source (one of)").add_mutually_exclusive_group()
+    group = parser.add_argument_group("source (one of)")
+    source = group.add_mutually_exclusive_group()
     source.add_argument("--example", metavar="NAME", help=f"a built-in network: {', '.join(EXAMPLES)}")
-    source.add_argument("--spec", metavar="FILE", help="a spec file (.toml or .json)")
+    source.add_argument("--spec", metavar="FILE", help="a spec file (.toml or .json; '-' reads standard input)")
     source.add_argument(
         "--torch", metavar="FILE.py:CLASS", help="a torch.nn.Module class, made with no arguments (runs FILE.py)"
     )
+    group.add_argument(
+        "--eval", action="store_true", help="with --torch: call model.eval() before reading it (Dropout off)"
+    )
+    files = ", ".join(SUFFIXES)
     data = parser.add_argument_group("data (override the source's)")
-    data.add_argument("--x", metavar="ROWS", help="inputs: values separated by ',', samples by ';'")
-    data.add_argument("--y", metavar="ROWS", help="targets, like --x")
-    data.add_argument("--loss", metavar="NAME", help=f"one of {', '.join(LOSSES)}")
-    data.add_argument("--reduction", choices=REDUCTIONS)
-    data.add_argument("--lr", metavar="A", type=float, help="learning rate")
+    data.add_argument(
+        "--x", metavar="ROWS|FILE",
+        help=f"inputs: values separated by ',', samples by ';' (\"-1,2;3,4\"), or a file {files}",
+    )  # fmt: skip
+    data.add_argument("--y", metavar="ROWS|FILE", help="targets, like --x (cross_entropy: class indices)")
+    data.add_argument("--loss", metavar="NAME", help=f"one of {', '.join(LOSSES)} (default: the source's)")
+    data.add_argument("--reduction", choices=REDUCTIONS, help="default: the source's, else mean")
+    data.add_argument("--lr", metavar="A", type=float, help="learning rate (default: the source's, else 1)")
     data.add_argument("--freeze", metavar="NAMES", help="parameters kept in updates, e.g. 'b1,b2' (adds to the source's)")
 
 
 def _network(args: argparse.Namespace) -> Network | None:
+    x, y = _data(args.x, "--x"), _data(args.y, "--y")
+    if args.eval and not args.torch:
+        raise DeriveError("--eval puts a torch model in eval mode: use it with --torch FILE.py:CLASS")
     if args.example:
         network = example(args.example)
     elif args.spec:
-        network = load_spec(args.spec)
+        network = _spec(args.spec, x, y)
     elif getattr(args, "torch", None):
-        network = _torch_network(args)
+        network = _torch_network(args, x, y)
     elif getattr(args, "needs_source", True):
         raise DeriveError("no network given: use --example NAME, --spec FILE or --torch FILE.py:CLASS")
     else:
         return None
+    _check_size(network, args)
     freeze = None
     if getattr(args, "freeze", None) is not None:
         freeze = (*network.freeze, *(name.strip() for name in args.freeze.split(",") if name.strip()))
-    return network.replace(
-        x=_rows(args.x, "--x"), y=_rows(args.y, "--y"), loss=args.loss, reduction=args.reduction, lr=args.lr,
-        freeze=freeze,
-    )
+    return network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
 
 
-def _torch_network(args: argparse.Namespace) -> Network:
+def _data(value: str | None, option: str) -> list | None:
+    """``--x``/``--y`` as nested lists for a chain network (rank 1 or 2), or ``None`` when not given."""
+    if value is None:
+        return None
+    return check_rank(load_data(value, option), option).tolist()
+
+
+def _spec(path: str, x: list | None, y: list | None) -> Network:
+    """A spec file, or standard input for ``-`` (JSON when it starts with '{', else TOML)."""
+    data = {"x": x, "y": y}
+    if path != "-":
+        return load_spec(path, data=data)
+    text = sys.stdin.read()
+    return loads_spec(text, format="json" if text.lstrip().startswith("{") else "toml", where="stdin", data=data)
+
+
+def _check_size(network: Network, args: argparse.Namespace) -> None:
+    """Refuse a network over ``--max-params`` before any work that grows with it."""
+    limit = max_params(args)
+    if limit is None:
+        return
+    count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
+    if count > limit:
+        raise DeriveError(
+            f"the network has {count:,} parameters; derive {args.command} is limited to {limit:,} "
+            f"before it starts, as the time grows with the count (raise the limit with --max-params {count})"
+        )
+
+
+def _torch_network(args: argparse.Namespace, x: list | None, y: list | None) -> Network:
     """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
     from derive.sources.torch_fx import from_torch, load_module
 
@@ -97,23 +225,15 @@ def _torch_network(args: argparse.Namespace) -> Network:
         needed = ", ".join(f"--{option}" for option in missing)
         raise DeriveError(f"--torch gives the model only: give {needed} too")
     module = load_module(args.torch)
-    return from_torch(
-        module, loss=args.loss, x=_rows(args.x, "--x"), y=_rows(args.y, "--y"), lr=args.lr or 1.0,
-        reduction=args.reduction,
-    )
-
-
-def _rows(text: str | None, option: str) -> list[list[float]] | None:
-    """``"1,2;3,4"`` as ``[[1.0, 2.0], [3.0, 4.0]]``; no ``eval``, only ``float``."""
-    if text is None:
-        return None
-    try:
-        return [[float(v) for v in row.split(",")] for row in text.split(";")]
-    except ValueError:
-        raise DeriveError(f"{option} {text!r}: expected numbers separated by ',' (samples by ';')") from None
+    if args.eval:
+        module.eval()
+    return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction)
 
 
 def _version() -> str:
     from derive import __version__
 
     return __version__
+
+
+__all__ = ["COMMANDS", "EXIT_STATUSES", "add_source", "main"]

@@ -331,7 +331,7 @@ def test_cli_refuses_a_conv2d_module_with_exit_2_and_no_traceback(tmp_path):
     [
         ("{seed}:Missing", r"has no 'Missing'; classes: CustomModel"),
         ("{seed}", r"expected FILE.py:CLASS"),
-        ("{dir}/absent.py:Net", r"is not a Python file"),
+        ("{dir}/absent.py:Net", r"absent.py: no such file"),
         ("{broken}:Net", r"running broken.py failed: ZeroDivisionError: division by zero"),
     ],
 )

@@ -6,14 +6,17 @@ import argparse
 import json
 
 from derive.backprop import MAX_OPERATIONS
+from derive.commands.options import HelpFormatter, add_max_params, count
 from derive.derivation import Derivation
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.network import Network
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("grads", help="closed-form ∂L/∂p of every parameter, with values")
-    parser.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    parser = subparsers.add_parser(
+        "grads", help="closed-form ∂L/∂p of every parameter, with values", formatter_class=HelpFormatter
+    )
+    parser.add_argument("--format", choices=("text", "latex", "json"), default="text", help="what to print")
     parser.add_argument(
         "--form", choices=FORMS, default="auto",
         help="json and latex: closed forms, or the program (intermediates z, a, δ defined in order, gradients "
@@ -21,11 +24,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         f"at most {AUTO_TOTAL_OPERATIONS:,}",
     )  # fmt: skip
     parser.add_argument(
-        "--max-ops", type=int, default=None, metavar="N",
+        "--max-ops", type=count, default=None, metavar="N",
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
     )  # fmt: skip
+    add_max_params(parser, MAX_PARAMETERS, "closed forms grow with the layer widths")
     parser.set_defaults(run=run)
     return parser
+
+
+#: Networks over this many parameters are refused up front, per format (--max-params N overrides): the
+#: largest that answer in well under a minute (docs/performance.md: 10k text 7 s; 1k JSON 16 s, LaTeX 10 s).
+MAX_PARAMETERS = {"text": 10_000, "latex": 1_000, "json": 1_000}
 
 
 def run(network: Network, args: argparse.Namespace) -> str:

@@ -1,4 +1,12 @@
-"""``derive report``: the walk-through of a network as LaTeX, Markdown or HTML (or a PDF via pdflatex)."""
+"""``derive report``: the walk-through of a network as LaTeX, Markdown or HTML (or a PDF via pdflatex).
+
+The format comes from ``--format``, else from the suffix of ``-o FILE`` (``.tex``, ``.md``, ``.html``,
+``.pdf``), else LaTeX. A suffix that names another format than the one asked for is refused, so no file ever
+holds one format under another's name.
+
+>>> _format(None, "seed.md", False), _format(None, "seed.pdf", False), _format(None, None, False)
+(('md', False), ('tex', True), ('tex', False))
+"""
 
 from __future__ import annotations
 
@@ -6,49 +14,76 @@ import argparse
 import sys
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.commands.options import HelpFormatter, add_max_params, count
+from derive.errors import DeriveError, OutputError
 from derive.network import Network
 from derive.report import FORMATS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
 
+#: Output suffixes and the format each names ("pdf": LaTeX compiled with --pdf).
+SUFFIXES = {".tex": "tex", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("report", help="the forward and backward pass written out, with numbers")
-    parser.add_argument("--format", choices=FORMATS, default="tex")
-    parser.add_argument("--steps", type=int, default=1, metavar="N", help="SGD steps (later ones as a table)")
-    parser.add_argument("--digits", type=int, default=4, metavar="N", help="decimal places shown (default 4)")
+    parser = subparsers.add_parser(
+        "report", help="the forward and backward pass written out, with numbers", formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default=None, help="default: from -o FILE's suffix, else tex"
+    )
+    parser.add_argument("--steps", type=count, default=1, metavar="N", help="SGD steps (later ones as a table)")
+    parser.add_argument("--digits", type=count, default=4, metavar="N", help="decimal places shown")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the prose")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")
-    parser.add_argument(
-        "--max-params", type=int, default=MAX_PARAMETERS, metavar="N",
-        help=f"refuse networks with more parameters (default {MAX_PARAMETERS})",
-    )  # fmt: skip
+    add_max_params(parser, MAX_PARAMETERS, "reports print every one")
     parser.set_defaults(run=run)
     return parser
 
 
 def run(network: Network, args: argparse.Namespace) -> str:
-    if args.pdf:
-        if args.format != "tex":
-            raise DeriveError("--pdf compiles the LaTeX report: use it with --format tex (the default)")
+    form, pdf = _format(args.format, args.output, args.pdf)
+    options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params)
+    if pdf:
         if not args.output:
             raise DeriveError("--pdf writes a binary file: give -o FILE.pdf")
-        options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params)
-        pdf = compile_pdf(report(network, "tex", **options))
-        _write(args.output, pdf)
+        _write(args.output, compile_pdf(report(network, "tex", **options)))
         return ""
-    text = report(
-        network, args.format, steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params
-    )
+    text = report(network, form, **options)
     if args.output:
         _write(args.output, text.encode("utf-8"))
         return ""
     return text
 
 
+def _format(given: str | None, output: str | None, pdf: bool) -> tuple[str, bool]:
+    """The text format to render and whether to compile it to PDF; a ``-o`` suffix naming another is refused."""
+    named = _suffix_format(output)
+    if pdf or (given is None and named == "pdf"):
+        if given not in (None, "tex"):
+            raise DeriveError(f"--pdf compiles the LaTeX report: use it with --format tex, not {given}")
+        if output and named != "pdf":
+            raise DeriveError(f"--pdf writes a PDF: name the file FILE.pdf, not {output!r}")
+        return "tex", True
+    if named == "pdf":
+        raise DeriveError(
+            f"-o {output!r} names a PDF but --format {given} writes text: add --pdf (LaTeX only), "
+            f"or name it FILE.{given}"
+        )
+    if given and named and named != given:
+        raise DeriveError(
+            f"-o {output!r} names a .{named} file but --format is {given}: name it FILE.{given}, "
+            f"or give --format {named}"
+        )
+    return given or named or "tex", False
+
+
+def _suffix_format(output: str | None) -> str | None:
+    return SUFFIXES.get(Path(output).suffix.lower()) if output else None
+
+
 def _write(path: str, data: bytes) -> None:
     try:
         Path(path).write_bytes(data)
     except OSError as err:
-        raise DeriveError(f"cannot write {path}: {err.strerror}") from None
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
     print(f"wrote {path}", file=sys.stderr)

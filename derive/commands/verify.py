@@ -9,26 +9,32 @@ and prints a summary. Exit status 0 when everything agrees, 1 on a mismatch, 2 o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from typing import Any
 
+from derive.commands.options import HelpFormatter, add_max_params
 from derive.errors import DeriveError
 from derive.network import Network
 
 DEVICES = ("cpu", "cuda", "all")
 DTYPES = ("float64", "float32", "all")
+#: Networks over this many parameters are refused up front (--max-params raises it).
+MAX_PARAMETERS = 10_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "verify", help="check the derived gradients against torch autograd (exit 1 on a mismatch)"
+        "verify", help="check the derived gradients against torch autograd (exit 1 on a mismatch)",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="all: cpu, and cuda where present")
-    parser.add_argument("--dtype", choices=DTYPES, default="float64")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="all: float64 and float32")
     parser.add_argument("--rtol", type=float, metavar="R", help="relative tolerance (default: per dtype)")
     parser.add_argument("--atol", type=float, metavar="A", help="absolute tolerance before scaling")
     parser.add_argument("--random", type=int, metavar="N", help="check N randomly drawn networks instead")
+    add_max_params(parser, MAX_PARAMETERS, "each is compiled and checked one by one")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --random (default 0)")
     parser.set_defaults(run=run, needs_source=False)
     return parser
@@ -48,20 +54,31 @@ def run(network: Network | None, args: argparse.Namespace) -> tuple[str, int]:
             raise DeriveError(
                 "--random draws its own networks: give no --example, --spec or data options with it"
             )
-        return _random(args.random, args.seed, devices, tolerances, skipped)
+        return _random(args, devices, tolerances, skipped)
     if network is None:
         raise DeriveError("no network given: use --example NAME, --spec FILE, or --random N")
-    reports = _check(network, devices, tolerances)
+    reports = _check(network, devices, tolerances, args)
     text = "\n\n".join(map(str, reports)) + "\n" + skipped
     return text, 0 if all(r.ok for r in reports) else 1
 
 
-def _check(network: Network, devices: list[str], tolerances: dict) -> list:
+def _check(network: Network, devices: list[str], tolerances: dict, args: argparse.Namespace) -> list:
     import verify
 
     return [
-        verify.check(network, device=d, dtype=t, tolerance=tol) for d in devices for t, tol in tolerances.items()
+        _keep_tolerance(verify.check(network, device=d, dtype=t, tolerance=tol), args)
+        for d in devices
+        for t, tol in tolerances.items()
     ]
+
+
+def _keep_tolerance(report: Any, args: argparse.Namespace) -> Any:
+    """The report with ``--rtol``/``--atol`` added to its command-line reproducer, so that it reruns this check."""
+    given = "".join(f" --{o} {getattr(args, o)!r}" for o in ("rtol", "atol") if getattr(args, o) is not None)
+    if not given or not report.reproducer.startswith("derive verify "):
+        return report
+    command, sep, comment = report.reproducer.partition("   # ")
+    return dataclasses.replace(report, reproducer=f"{command}{given}{sep}{comment}")
 
 
 def _devices(choice: str) -> tuple[list[str], str]:
@@ -87,10 +104,10 @@ def _tolerance(default: Any, args: argparse.Namespace) -> Any:
     )
 
 
-def _random(count: int, seed: int, devices: list[str], tolerances: dict, skipped: str) -> tuple[str, int]:
-    import verify
+def _random(args: argparse.Namespace, devices: list[str], tolerances: dict, skipped: str) -> tuple[str, int]:
     from verify.sampling import random_network
 
+    count, seed = args.random, args.seed
     if count < 1:
         raise DeriveError(f"--random needs a number of networks >= 1, got {count}")
     start = time.perf_counter()
@@ -103,7 +120,7 @@ def _random(count: int, seed: int, devices: list[str], tolerances: dict, skipped
     failures, worst = [], 0.0
     for i in range(1, count + 1):
         net = random_network(rng, name=f"random #{i} (seed {seed})")
-        reports = _check(net, devices, tolerances)
+        reports = _check(net, devices, tolerances, args)
         error = max(r.worst_relative_error for r in reports)
         worst = max(worst, error)
         ok = all(r.ok for r in reports)

@@ -16,6 +16,7 @@ import re
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",  # OT1 would set ¡ ¿ —
 }
 #: Characters of derive's own prose that pdflatex needs as math.
 _TEX_UNICODE = {

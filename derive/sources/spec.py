@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from derive.errors import DeriveError, SpecError
+from derive.errors import DeriveError, SpecError, printable
 from derive.network import Linear, Network
 
 _TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze"}
@@ -32,8 +32,8 @@ _DATA = {"x", "y"}
 _LAYER = {"weight", "bias", "activation"}
 
 
-def load_spec(path: str | Path) -> Network:
-    """Read a network from a ``.toml`` or ``.json`` spec file."""
+def load_spec(path: str | Path, *, data: dict[str, Any] | None = None) -> Network:
+    """Read a network from a ``.toml`` or ``.json`` spec file; ``data`` as in `from_document`."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
@@ -42,11 +42,19 @@ def load_spec(path: str | Path) -> Network:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(f"{path}: cannot read spec file: {err.strerror}") from None
-    return loads_spec(text, format=suffix[1:], where=str(path))
+    return loads_spec(text, format=suffix[1:], where=str(path), data=data)
 
 
-def loads_spec(text: str, *, format: str, where: str = "spec") -> Network:
-    """Read a network from spec text in ``format`` ``"toml"`` or ``"json"``."""
+def loads_spec(text: str, *, format: str, where: str = "spec", data: dict[str, Any] | None = None) -> Network:
+    """Read a network from spec text in ``format`` ``"toml"`` or ``"json"``; ``data`` as in `from_document`.
+
+    A key given twice in a table is an error in both formats (JSON would otherwise keep the last one):
+
+    >>> loads_spec('{"loss": "mse", "loss": "bce", "layers": []}', format="json")
+    Traceback (most recent call last):
+    ...
+    derive.errors.SpecError: spec: key 'loss' appears twice in one object
+    """
     if format == "toml":
         try:
             document = tomllib.loads(text)
@@ -54,22 +62,28 @@ def loads_spec(text: str, *, format: str, where: str = "spec") -> Network:
             raise SpecError(f"{where}: malformed TOML: {err}") from None
     elif format == "json":
         try:
-            document = json.loads(text)
+            document = json.loads(text, object_pairs_hook=lambda pairs: _unique(pairs, where))
         except json.JSONDecodeError as err:
             raise SpecError(f"{where}: malformed JSON: {err}") from None
     else:
         raise SpecError(f"{where}: unknown spec format {format!r}; use 'toml' or 'json'")
-    return from_document(document, where=where)
+    return from_document(document, where=where, data=data)
 
 
-def from_document(document: Any, *, where: str = "spec") -> Network:
+def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | None = None) -> Network:
     """Build a network from a parsed spec document (dicts, lists, numbers, strings).
 
-    A document with an ``ops`` list is a graph model (`derive.sources.graph_spec`).
+    A document with an ``ops`` list is a graph model (`derive.sources.graph_spec`). ``data``
+    (``{"x": …, "y": …}``, ``None`` entries ignored) replaces the document's ``[data]`` entries: the command
+    line's ``--x``/``--y``, so that a spec without ``[data]`` is complete with them.
     """
+    overrides = {key: value for key, value in (data or {}).items() if value is not None}
     if isinstance(document, dict) and "ops" in document:
         from derive.sources.graph_spec import from_graph_document
 
+        if overrides and isinstance(document.get("data", {}), dict):
+            given = document.get("data", {})
+            document = document | {"data": given | {k: _plain(v) for k, v in overrides.items()}}
         return from_graph_document(document, where=where)
     _table(document, where, _TOP, required=("layers", "loss"))
     layers = document["layers"]
@@ -83,8 +97,9 @@ def from_document(document: Any, *, where: str = "spec") -> Network:
         if not isinstance(activation, str):
             raise SpecError(f"{at}: 'activation' must be a string, got {activation!r}")
         built.append(_build(lambda: Linear(layer["weight"], layer["bias"], activation), at))
-    data = document.get("data", {})
-    _table(data, f"{where}: data", _DATA, required=())
+    given = document.get("data", {})
+    _table(given, f"{where}: data", _DATA, required=())
+    data = given | {key: _chain_rows(value, f"--{key}") for key, value in overrides.items()}
     for key in ("loss", "reduction", "name"):
         if key in document and not isinstance(document[key], str):
             raise SpecError(f"{where}: {key!r} must be a string, got {document[key]!r}")
@@ -96,7 +111,7 @@ def from_document(document: Any, *, where: str = "spec") -> Network:
             loss=document["loss"],
             reduction=document.get("reduction", "mean"),
             lr=document.get("lr", 1.0),
-            name=document.get("name", Path(where).stem if where != "spec" else "network"),
+            name=printable(document.get("name", Path(where).stem if where != "spec" else "network")),
             freeze=document.get("freeze", ()),
         ),
         where,
@@ -137,6 +152,30 @@ def _toml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(float(value))
+
+
+def _plain(value: Any) -> Any:
+    """An array as nested lists (integers stay integers); anything else as it is."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _chain_rows(value: Any, option: str) -> Any:
+    """Data for a chain of Linear layers: an array must be of rank 1 or 2 (`check_rank`)."""
+    if hasattr(value, "ndim"):
+        from derive.sources.data import check_rank
+
+        return check_rank(value, option).tolist()
+    return value
+
+
+def _unique(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise SpecError(f"{where}: key {key!r} appears twice in one object")
+        document[key] = value
+    return document
 
 
 def _table(value: Any, where: str, allowed: set[str], required: tuple[str, ...]) -> None:

@@ -165,7 +165,8 @@ def _check_modules(module: Any, label: str) -> None:
         where = f"at {path!r} in {label}" if path else f"({label} itself)"
         if name == "Dropout" and sub.training and sub.p > 0:
             raise UnsupportedModelError(
-                f"Dropout {where} is in train mode (it drops at random): call model.eval() first"
+                f"Dropout {where} is in train mode (it drops at random): call model.eval() first "
+                "(with --torch: give --eval, or call self.eval() at the end of __init__)"
             )
         if name not in (*_MODULES, *_PASS, "Linear"):
             supported = ", ".join(["Linear", *_MODULES, *_PASS, *_CONTAINERS])
@@ -315,6 +316,8 @@ def load_module(source: str) -> Any:
     if not path_text or not class_name:
         raise DeriveError(f"--torch {source!r}: expected FILE.py:CLASS")
     path = Path(path_text)
+    if not path.exists():
+        raise DeriveError(f"--torch {source!r}: {path}: no such file")
     if path.suffix != ".py" or not path.is_file():
         raise DeriveError(f"--torch {source!r}: {path} is not a Python file (FILE.py:CLASS)")
     spec = importlib.util.spec_from_file_location(f"derive_user_{path.stem}", path)
@@ -332,6 +335,11 @@ def load_module(source: str) -> Any:
         return cls()
     except DeriveError:
         raise
+    except SystemExit as err:  # sys.exit() at the top level of the file, or in the class
+        raise DeriveError(
+            f"--torch {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
+            "so put script code under `if __name__ == \"__main__\":`"
+        ) from None
     except Exception as err:  # noqa: BLE001 - the user's code failed: report it in one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DeriveError(f"--torch {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
