@@ -34,7 +34,7 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError:  # pragma: no cover - exercised only without torch
-        raise DeriveError("verification needs torch: pip install 'derive[torch]'") from None
+        raise DeriveError("verification needs torch: pip install 'derive-grads[torch]'") from None
     return torch
 
 

@@ -57,7 +57,7 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError:  # pragma: no cover - exercised only without torch
-        raise DeriveError("reading a torch model needs torch: pip install 'derive[torch]'") from None
+        raise DeriveError("reading a torch model needs torch: pip install 'derive-grads[torch]'") from None
     return torch
 
 
