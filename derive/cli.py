@@ -12,6 +12,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from derive.commands import grads, report, verify
 from derive.commands.options import HelpFormatter, max_params
@@ -166,14 +169,15 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--freeze", metavar="NAMES", help="parameters kept in updates, e.g. 'b1,b2' (adds to the source's)")
 
 
-def _network(args: argparse.Namespace) -> Network | None:
+def _network(args: argparse.Namespace) -> Network | Any | None:
+    """The network (a chain `Network`, or a graph model from ``--torch``) of the source and data options."""
     x, y = _data(args.x, "--x"), _data(args.y, "--y")
     if args.eval and not args.torch:
         raise DeriveError("--eval puts a torch model in eval mode: use it with --torch FILE.py:CLASS")
     if args.example:
         network = example(args.example)
     elif args.spec:
-        network = _spec(args.spec, x, y)
+        network = _spec(args.spec, _rows(x, "--x"), _rows(y, "--y"))
     elif getattr(args, "torch", None):
         network = _torch_network(args, x, y)
     elif getattr(args, "needs_source", True):
@@ -181,17 +185,22 @@ def _network(args: argparse.Namespace) -> Network | None:
     else:
         return None
     _check_size(network, args)
+    if isinstance(network, Network):  # a chain takes rows of features
+        x, y = _rows(x, "--x"), _rows(y, "--y")
     freeze = None
     if getattr(args, "freeze", None) is not None:
         freeze = (*network.freeze, *(name.strip() for name in args.freeze.split(",") if name.strip()))
     return network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
 
 
-def _data(value: str | None, option: str) -> list | None:
-    """``--x``/``--y`` as nested lists for a chain network (rank 1 or 2), or ``None`` when not given."""
-    if value is None:
-        return None
-    return check_rank(load_data(value, option), option).tolist()
+def _data(value: str | None, option: str) -> np.ndarray | None:
+    """``--x``/``--y`` as an array of any rank (`load_data`), or ``None`` when not given."""
+    return None if value is None else load_data(value, option)
+
+
+def _rows(array: np.ndarray | None, option: str) -> list | None:
+    """Data for a chain network: nested lists of rank 1 or 2 (a clear error for higher ranks)."""
+    return None if array is None else check_rank(array, option).tolist()
 
 
 def _spec(path: str, x: list | None, y: list | None) -> Network:
@@ -208,7 +217,10 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
     limit = max_params(args)
     if limit is None:
         return
-    count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
+    if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network
+        count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
+    else:
+        count = len(network.parameters())
     if count > limit:
         raise DeriveError(
             f"the network has {count:,} parameters; derive {args.command} is limited to {limit:,} "
@@ -216,7 +228,7 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
         )
 
 
-def _torch_network(args: argparse.Namespace, x: list | None, y: list | None) -> Network:
+def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray | None) -> Network | Any:
     """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
     from derive.sources.torch_fx import from_torch, load_module
 

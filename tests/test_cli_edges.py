@@ -226,7 +226,7 @@ def test_torch_files_missing_exiting_or_in_train_mode_get_clear_messages(tmp_pat
     assert result.returncode == 2 and "running exits.py called sys.exit(3)" in _one_line(result.stderr)
     (tmp_path / "model.py").write_text(MODEL.format(extra=""))
     result = _run("grads", "--torch", f"{tmp_path}/model.py:Model", *data)
-    assert result.returncode == 2 and "give --eval, or call self.eval() at the end of __init__" in result.stderr
+    assert result.returncode == 2 and "self.eval() at the end of __init__" in result.stderr
     result = _run("grads", "--torch", f"{tmp_path}/model.py:Model", "--eval", *data)
     assert result.returncode == 0, result.stderr
     result = _run("grads", "--example", "seed", "--eval")
