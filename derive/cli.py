@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from derive.commands import grads, report, verify
-from derive.commands.options import HelpFormatter, max_params
+from derive.commands.options import HelpFormatter
 from derive.errors import DeriveError, did_you_mean, printable
 from derive.network import Network
 from derive.ops import LOSSES, REDUCTIONS
@@ -214,7 +214,7 @@ def _spec(path: str, x: list | None, y: list | None) -> Network:
 
 def _check_size(network: Network, args: argparse.Namespace) -> None:
     """Refuse a network over ``--max-params`` before any work that grows with it."""
-    limit = max_params(args)
+    limit = getattr(args, "max_params", None)
     if limit is None:
         return
     if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network

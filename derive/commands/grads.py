@@ -27,14 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--max-ops", type=count, default=None, metavar="N",
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
     )  # fmt: skip
-    add_max_params(parser, MAX_PARAMETERS, "closed forms grow with the layer widths")
+    add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
     parser.set_defaults(run=run)
     return parser
 
 
-#: Networks over this many parameters are refused up front, per format (--max-params N overrides): the
-#: largest that answer in well under a minute (docs/performance.md: 10k text 7 s; 1k JSON 16 s, LaTeX 10 s).
-MAX_PARAMETERS = {"text": 10_000, "latex": 1_000, "json": 1_000}
+#: Networks over this many parameters are refused up front (--max-params N overrides): 10k answer in under
+#: 10 s in every format with the auto form (docs/performance.md); 1M would take minutes.
+MAX_PARAMETERS = 10_000
 
 
 def run(network: Network, args: argparse.Namespace) -> str:

@@ -34,25 +34,9 @@ def count(text: str) -> int:
     return value
 
 
-def add_max_params(parser: argparse.ArgumentParser, default: int | dict[str, int], why: str) -> None:
-    """``--max-params N``: the command refuses larger networks up front, before any work that grows with them.
-
-    ``default`` is one limit, or a limit per ``--format`` (kept as ``args.max_params_by_format``; see
-    `max_params`).
-    """
-    if isinstance(default, dict):
-        shown = ", ".join(f"{limit:,} for {form}" for form, limit in default.items())
-        parser.set_defaults(max_params_by_format=default)
-    else:
-        shown = f"{default:,}"
+def add_max_params(parser: argparse.ArgumentParser, default: int, why: str) -> None:
+    """``--max-params N``: the command refuses larger networks up front, before any work that grows with them."""
     parser.add_argument(
-        "--max-params", type=count, default=None if isinstance(default, dict) else default, metavar="N",
-        help=f"refuse networks with more parameters, before any work ({why}; default {shown})",
+        "--max-params", type=count, default=default, metavar="N",
+        help=f"refuse networks with more parameters, before any work ({why}; default {default:,})",
     )  # fmt: skip
-
-
-def max_params(args: argparse.Namespace) -> int | None:
-    """The parameter limit of a parsed command line: ``--max-params``, else the default for its format."""
-    if getattr(args, "max_params", None) is not None:
-        return args.max_params
-    return getattr(args, "max_params_by_format", {}).get(getattr(args, "format", None))
