@@ -177,7 +177,7 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
     if args.example:
         network = example(args.example)
     elif args.spec:
-        network = _spec(args.spec, _rows(x, "--x"), _rows(y, "--y"))
+        network = _spec(args.spec, x, y)  # a chain spec refuses rank > 2 itself; a graph spec takes any
     elif getattr(args, "torch", None):
         network = _torch_network(args, x, y)
     elif getattr(args, "needs_source", True):
@@ -203,7 +203,7 @@ def _rows(array: np.ndarray | None, option: str) -> list | None:
     return None if array is None else check_rank(array, option).tolist()
 
 
-def _spec(path: str, x: list | None, y: list | None) -> Network:
+def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | Any:
     """A spec file, or standard input for ``-`` (JSON when it starts with '{', else TOML)."""
     data = {"x": x, "y": y}
     if path != "-":

@@ -101,3 +101,11 @@ def test_rank_3_data_for_a_chain_network_is_a_clear_error(tmp_path):
                              str(tmp_path / "x.npy"), "--y", "0;1"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--x has shape (2, 3, 2) (rank 3); a chain of Linear layers takes one row" in result.stderr
+
+
+def test_a_rank_3_file_completes_a_graph_spec_and_is_refused_by_a_chain_spec(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 2)))
+    chain = tmp_path / "chain.json"
+    chain.write_text((ROOT / "examples" / "seed.json").read_text())
+    assert main(["grads", "--spec", str(chain), "--x", str(tmp_path / "x.npy")]) == 2
+    assert "--x has shape (1, 2, 2) (rank 3)" in capsys.readouterr().err
