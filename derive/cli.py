@@ -232,13 +232,15 @@ def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray
     """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
     from derive.sources.torch_fx import from_torch, load_module
 
-    missing = [option for option in ("x", "y", "loss") if getattr(args, option) is None]
+    missing = [option for option in ("x", "y") if getattr(args, option) is None]
     if missing:
         needed = ", ".join(f"--{option}" for option in missing)
-        raise DeriveError(f"--torch gives the model only: give {needed} too")
+        raise DeriveError(f"--torch gives the model only: give {needed} (and --loss, unless forward(x, y) "
+                          "returns the loss) too")
     module = load_module(args.torch)
     if args.eval:
         module.eval()
+    # no --loss: forward(x, y) computes the loss itself (refused with a clear message if it does not)
     return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction)
 
 

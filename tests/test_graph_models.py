@@ -68,22 +68,30 @@ def test_every_gradient_equals_autograd_of_the_module(name):
     assert_matches_autograd(gradients, d.loss, module, x, y, loss)
 
 
-@pytest.mark.parametrize("name", ["ResidualBlock", "AttentionHead", "BatchNormTrain", "FromScratch"])
-def test_grads_json_from_the_command_line(name, tmp_path):
+@pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
+def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
+    """derive grads --torch FILE:CLASS --x X.npy --y Y.npy --format json, against autograd of the module."""
     x, y, loss = graph_zoo.CASES[name]
-    args = ["--x", ";".join(",".join(map(str, row)) for row in x)] if np.ndim(x) == 2 else None
-    if args is None:
-        pytest.skip("rank-3 data goes through --x FILE")
-    y_text = ";".join(",".join(map(str, row)) if isinstance(row, list) else str(row) for row in y)
+    np.save(tmp_path / "X.npy", np.array(x))  # whole numbers stay integers: token ids for TokenMean
+    np.save(tmp_path / "Y.npy", np.array(y))
     result = subprocess.run(
-        [sys.executable, "-m", "derive", "grads", "--torch", f"{ZOO}:{name}", *args, "--y", y_text,
-         "--loss", loss, "--format", "json"],
+        [sys.executable, "-m", "derive", "grads", "--torch", f"{ZOO}:{name}", "--x", str(tmp_path / "X.npy"),
+         "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     gradients = [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]]
     assert_matches_autograd(gradients, document["loss"], getattr(graph_zoo, name)(), x, y, loss)
+
+
+def test_a_model_with_its_own_loss_from_the_command_line(tmp_path):
+    x, y = graph_zoo.OWN_LOSS_DATA
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "verify", "--torch", f"{ZOO}:OwnLoss", "--x", "0.5,-1;1.5,0.25",
+         "--y", "0,1;1,-0.5"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
 def test_verify_check_compares_with_the_module_itself():

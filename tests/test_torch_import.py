@@ -347,7 +347,9 @@ def test_cli_torch_source_errors_are_one_line(seed_file, tmp_path, source, messa
 
 def test_cli_torch_needs_data_and_loss(seed_file):
     result = derive_cli("grads", "--torch", f"{seed_file}:CustomModel", "--x", "1,1")
-    assert result.returncode == 2 and "give --y, --loss too" in result.stderr
+    assert result.returncode == 2 and "give --y (and --loss, unless forward(x, y) returns the loss)" in result.stderr
+    result = derive_cli("grads", "--torch", f"{seed_file}:CustomModel", "--x", "1,1", "--y", "0")
+    assert result.returncode == 2 and "takes no y to compute its own: give a loss" in result.stderr
 
 
 def test_importing_the_torch_source_module_does_not_import_torch():

@@ -67,8 +67,8 @@ def batch_norm(call: Call) -> Ref:
 
 
 _DROPOUT_HINT = (
-    "(it drops at random): call self.eval() at the end of __init__ (or model.eval() before from_torch), "
-    "or use p=0"
+    "(it drops at random): call self.eval() at the end of __init__ (or model.eval() before from_torch; "
+    "--eval on the command line), or use p=0"
 )
 
 
