@@ -30,9 +30,8 @@ def _torch_loss(loss, prediction, y):
     y = y.to(torch.float64).reshape(prediction.shape)
     if loss == "half_sse":
         return (0.5 * ((prediction - y) ** 2).reshape(prediction.shape[0], -1).sum(1)).mean()
-    return {"mse": F.mse_loss, "bce": F.binary_cross_entropy, "bce_with_logits": F.binary_cross_entropy_with_logits}[
-        loss
-    ](prediction, y)
+    return {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy,
+            "bce_with_logits": F.binary_cross_entropy_with_logits}[loss](prediction, y)
 
 
 def autograd_of(module, x, y, loss):
@@ -232,3 +231,14 @@ def test_a_chain_is_one_case_of_the_graph(make):
         assert (p.parameter.torch, p.parameter.index) == (q.torch, q.index)
         assert graph.gradient(q.name) == pytest.approx(p.gradient, rel=1e-13, abs=1e-16)
     assert [q.name for p, q in pairs if q.frozen] == ["b_0_1"]
+
+
+class _Max(torch.nn.Module):
+    def forward(self, x):
+        return torch.maximum(x, x * 2)
+
+
+def test_an_unsupported_function_is_named_with_what_is_supported():
+    with pytest.raises(derive.DeriveError, match=r"unsupported call maximum in _Max.forward \(test_graph_models.py"
+                                                 r":\d+\); supported: .*addmm.*logsumexp.*softmax"):
+        derive.from_torch(_Max(), loss="mse", x=[[1.0, 2.0]], y=[[0.0, 1.0]])

@@ -340,11 +340,13 @@ def handler(reader: Any, node: Any) -> Callable[[Call], Ref | None]:
                 f"{', '.join(sorted(METHODS))} (docs/ops.md).{did_you_mean(node.target, METHODS)}"
             )
         return found
-    found = functions(reader.torch).get(node.target)
+    table = functions(reader.torch)
+    found = table.get(node.target)
     if found is None:
         name = getattr(node.target, "__name__", str(node.target))
+        known = sorted({getattr(f, "__name__", str(f)).strip("_") for f in table})
         raise UnsupportedModelError(
-            f"unsupported call {name} {reader.where(node)}; see docs/ops.md for the supported functions"
+            f"unsupported call {name} {reader.where(node)}; supported: {', '.join(known)} (docs/ops.md)"
         )
     return found
 

@@ -143,6 +143,27 @@ class TokenMean(nn.Module):
         return self.head(self.flatten(self.embed(ids).mean(dim=1, keepdim=True)))
 
 
+class Functional(nn.Module):
+    """The functional style: F.linear, torch.addmm, torch.mm, .T, unsqueeze/squeeze, flatten(1), integer
+    indexing, negation, softplus and F.dropout with training=False."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(10)
+        self.W = nn.Parameter(torch.randn(3, 2) * 0.5)
+        self.b = nn.Parameter(torch.randn(3) * 0.1)
+        self.V = nn.Parameter(torch.randn(3, 2) * 0.5)
+        self.c = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        h = F.softplus(F.linear(x, self.W, self.b))
+        h = F.dropout(h, 0.3, training=False)
+        g = torch.addmm(self.c, h, self.V) - torch.mm(h, self.V).neg() * 0.5
+        first = g[:, 0].unsqueeze(1)  # integer indexing, then back to a column
+        both = torch.flatten(torch.stack([g, g * first], dim=1), 1)
+        return (both @ both.T).sum(dim=1, keepdim=True).squeeze(1)
+
+
 CASES = {
     "FromScratch": ([[1.0, -0.5, 0.25], [0.5, 1.5, -1.0]], [2, 0], "nll"),
     "ResidualBlock": ([[1.0, 1.0], [0.5, -1.0]], [[0.0], [1.0]], "bce"),
@@ -152,6 +173,7 @@ CASES = {
     "AttentionHead": ([[[1.0, 0.0], [0.5, -1.0], [-0.5, 2.0]]], [1], "cross_entropy"),
     "Everything": ([[0.5, -1.0, 1.5], [1.0, 0.2, -0.3]], [[0.1], [-0.4]], "half_sse"),
     "TokenMean": ([[0, 3, 4], [2, 2, 1]], [[0.5], [-1.0]], "mse"),
+    "Functional": ([[0.5, -1.0], [1.0, 0.25], [-0.5, 2.0]], [0.5, 1.0, -1.0], "l1"),
 }
 
 
