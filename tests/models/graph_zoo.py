@@ -27,19 +27,19 @@ class FromScratch(nn.Module):
         return F.log_softmax(h @ self.W2 + self.b2, dim=1)
 
 
-class ResidualBlock(nn.Module):
-    """A residual block: x + f(x), with a ReLU inside and a sigmoid output."""
+def _example(name: str):
+    """A class from examples/ (the shipped example is the one tested)."""
+    import importlib.util
+    from pathlib import Path
 
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(2)
-        self.fc1 = nn.Linear(2, 2)
-        self.fc2 = nn.Linear(2, 2)
-        self.out = nn.Linear(2, 1)
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def forward(self, x):
-        h = x + self.fc2(F.relu(self.fc1(x)))
-        return torch.sigmoid(self.out(h))
+
+ResidualBlock = _example("residual_block").ResidualBlock  # a residual block: x + f(x), ReLU inside, sigmoid out
 
 
 class NormSiLU(nn.Module):
