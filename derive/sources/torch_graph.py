@@ -22,6 +22,7 @@ name, ``file:line`` and what is supported.
 from __future__ import annotations
 
 import copy
+import operator
 import re
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,8 @@ class _Reader:
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
         if node.op == "get_attr":
             return self._attribute(node)
+        if node.target is operator.getitem and isinstance(args[0], (tuple, list)):
+            return args[0][args[1]]  # an element of a module's tuple of outputs (RNN: output, h_n)
         real_args = _real(args)
         real_kwargs = _real(kwargs)
         tensors = any(isinstance(v, Tensor) for v in _flat(args, kwargs))
@@ -154,8 +157,10 @@ class _Reader:
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ShapeError(f"{node.name} {self.where(node)}: running it on the data failed: {message}") from None
         if not tensors:
+            if isinstance(real, torch.Tensor) and real.is_floating_point():  # made in forward from numbers
+                return Tensor(self.builder.constant(node.name, real.detach().cpu().numpy()), real)
             return real  # arithmetic on shapes and numbers: a Python value
-        if not isinstance(real, torch.Tensor):
+        if not isinstance(real, (torch.Tensor, tuple)):
             if torch_ops.is_query(node):
                 return real  # a shape, a number of dims: a Python value
             raise UnsupportedModelError(
@@ -166,7 +171,7 @@ class _Reader:
         ref = torch_ops.lower_call(call)
         if ref is None:  # passes its input through (dropout in eval mode, contiguous, …)
             return Tensor(args[0].ref, real)
-        return Tensor(ref, real.detach())
+        return _paired(ref, real)
 
     def _attribute(self, node: Any) -> Any:
         torch = self.torch
@@ -209,6 +214,15 @@ class _Reader:
             if not file.startswith(torch_files):
                 return f"{place} ({Path(file).name}:{line})"
         return place
+
+
+def _paired(ref: Any, real: Any) -> Any:
+    """A call's result as `Tensor`s: one, or a (nested) tuple of them for a module that returns several."""
+    if isinstance(ref, tuple):
+        if not isinstance(real, tuple) or len(real) != len(ref):
+            raise UnsupportedModelError("a layer's outputs do not match what was read for it")
+        return tuple(_paired(r, v) for r, v in zip(ref, real))
+    return Tensor(ref, real.detach())
 
 
 def _exact(torch: Any, tensor: Any) -> Any:

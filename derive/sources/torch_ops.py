@@ -16,6 +16,7 @@ from derive.errors import did_you_mean
 from derive.model.build import Ref
 from derive.sources.torch_fx import UnsupportedModelError, _activation
 from derive.sources.torch_layers import batch_norm, dropout_function, dropout_module, embedding, layer_norm
+from derive.sources.torch_recurrent import recurrent_cell, recurrent_layer
 
 
 @dataclass
@@ -247,6 +248,11 @@ def _passthrough(call: Call) -> None:
     return None
 
 
+def _filled(call: Call) -> Ref:
+    """``x.new_zeros(…)``, ``torch.zeros_like(x)`` …: a constant tensor (its values do not depend on x's)."""
+    return call.reader.builder.constant(call.node.name, call.real.detach().cpu().numpy())
+
+
 MODULES: dict[str, Callable[[Call], Ref | None]] = {
     "Linear": _linear_module,
     "Sigmoid": _activation_module("sigmoid"), "Tanh": _activation_module("tanh"),
@@ -257,6 +263,8 @@ MODULES: dict[str, Callable[[Call], Ref | None]] = {
     "Softmax": _along("softmax"), "LogSoftmax": _along("log_softmax"),
     "Identity": _passthrough, "Dropout": dropout_module, "Flatten": _flatten,
     "LayerNorm": layer_norm, "BatchNorm1d": batch_norm, "Embedding": embedding,
+    "RNN": recurrent_layer, "LSTM": recurrent_layer, "GRU": recurrent_layer,
+    "RNNCell": recurrent_cell, "LSTMCell": recurrent_cell, "GRUCell": recurrent_cell,
 }  # fmt: skip
 
 METHODS: dict[str, Callable[[Call], Ref | None]] = {
@@ -268,7 +276,8 @@ METHODS: dict[str, Callable[[Call], Ref | None]] = {
     "sigmoid": _activate("sigmoid"), "tanh": _activate("tanh"), "relu": _activate("relu"),
     "softmax": _along("softmax"), "log_softmax": _along("log_softmax"), "matmul": _binary("matmul"),
     "mm": _binary("matmul"), "bmm": _binary("matmul"), "add": _binary("add"), "sub": _binary("sub"),
-    "mul": _binary("mul"), "div": _binary("div"),
+    "mul": _binary("mul"), "div": _binary("div"), "new_zeros": _filled, "new_ones": _filled,
+    "new_full": _filled, "zeros_like": _filled, "ones_like": _filled,
 }  # fmt: skip
 
 #: tensor queries that give a Python value (shapes), not a tensor
@@ -316,7 +325,7 @@ def functions(torch: Any) -> dict[Any, Callable[[Call], Ref | None]]:
         torch.t: _t, torch.squeeze: _squeeze, torch.unsqueeze: _unsqueeze, torch.cat: _join("cat"),
         torch.concat: _join("cat"), torch.stack: _join("stack"), operator.getitem: _getitem,
         torch.sum: _reduction("sum"), torch.mean: _reduction("mean"), torch.logsumexp: _reduction("logsumexp"),
-        F.dropout: dropout_function, getattr: _attribute,
+        F.dropout: dropout_function, getattr: _attribute, torch.zeros_like: _filled, torch.ones_like: _filled,
     }  # fmt: skip
 
 

@@ -1,0 +1,73 @@
+"""Recurrent models as courses write them, each seeded in ``__init__``; ``CASES``: (x, y, loss) to check on."""
+
+import torch
+from torch import nn
+
+
+class SentimentRNN(nn.Module):
+    """Many-to-one: an nn.RNN over 4 steps, the last output through a Linear layer and a sigmoid (BCE)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.rnn = nn.RNN(input_size=2, hidden_size=3, batch_first=True)
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, x):
+        out, h_n = self.rnn(x)
+        return torch.sigmoid(self.fc(out[:, -1]))
+
+
+class CellLoop(nn.Module):
+    """An RNNCell unrolled over 3 steps by a Python loop, the prediction summed over steps."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(12)
+        self.cell = nn.RNNCell(2, 2)
+        self.out = nn.Linear(2, 1)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(0), 2)  # torch.zeros(x.size(0), 2) cannot be traced by torch.fx
+        total = 0
+        for t in range(3):
+            h = self.cell(x[:, t], h)
+            total = total + self.out(h)
+        return total
+
+
+class LSTMClassifier(nn.Module):
+    """An nn.LSTM (time-major) whose final hidden state is classified (cross-entropy)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(13)
+        self.lstm = nn.LSTM(input_size=2, hidden_size=2)
+        self.fc = nn.Linear(2, 3)
+
+    def forward(self, x):
+        out, (h_n, c_n) = self.lstm(x)
+        return self.fc(h_n[-1])
+
+
+class GRURegressor(nn.Module):
+    """An nn.GRU with two layers, many-to-many: a value at every step (MSE over all steps)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(14)
+        self.gru = nn.GRU(input_size=1, hidden_size=2, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.fc(out).squeeze(-1)
+
+
+CASES = {
+    "SentimentRNN": ([[[0.5, -1.0], [1.0, 0.2], [-0.3, 0.8], [0.1, 0.1]],
+                      [[1.0, 1.0], [-0.5, 0.5], [0.0, -1.0], [0.7, 0.3]]], [[1.0], [0.0]], "bce"),
+    "CellLoop": ([[[0.5, -1.0], [1.0, 0.2], [-0.3, 0.8]], [[0.2, 0.4], [-1.0, 0.5], [0.3, 0.3]]], [[0.5], [-1.0]], "mse"),
+    "LSTMClassifier": ([[[0.5, -1.0], [1.0, 0.5]], [[1.0, 0.2], [-0.3, 0.0]], [[-0.3, 0.8], [0.2, 0.9]]], [2, 0], "cross_entropy"),
+    "GRURegressor": ([[[0.5], [-1.0], [0.25]], [[1.0], [0.5], [-0.5]]], [[0.1, 0.2, 0.3], [-0.1, 0.0, 0.5]], "mse"),
+}
