@@ -73,7 +73,7 @@ class ModelBuilder:
         return self._add(Leaf("number", repr(value), ()))
 
     def op(self, op: str | TensorOp, *args: Ref | float | None, name: str | None = None, where: str = "",
-           **attributes: Any) -> Ref:
+           role: str = "", **attributes: Any) -> Ref:
         """Apply ``op`` (a key of `OPS` with its attributes, or an op instance) to earlier nodes or numbers."""
         if isinstance(op, str):
             if op not in OPS:
@@ -86,7 +86,7 @@ class ModelBuilder:
             k += 1
             name = f"{base}_{k}"
         self._names.add(name)
-        return self._add(OpNode(name, op, refs, where))
+        return self._add(OpNode(name, op, refs, where, role))
 
     def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...]) -> Structure:
         if loss != OWN_LOSS:

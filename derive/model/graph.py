@@ -55,6 +55,8 @@ class OpNode:
     op: TensorOp
     args: tuple[int | None, ...]
     where: str = field(default="", compare=False)
+    #: what the node is to the model, where a report needs it: ``"state:rnn"`` for a recurrent hidden state
+    role: str = ""
 
 
 @dataclass(frozen=True)

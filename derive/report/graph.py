@@ -29,6 +29,7 @@ from derive.report import backward
 from derive.report.document import Document, Edge, Equation, Heading, Paragraph, Picture, Table, Unit
 from derive.report.labels import label
 from derive.report.numformat import fmt
+from derive.report.recurrent import through_time_section
 from derive.report.shown import Shown
 
 #: Tensors with at most this many elements are written element by element (larger ones as matrices).
@@ -234,7 +235,7 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en")
     if drawing is not None:
         doc.add(drawing)
     doc.add(*forward_section(s, lang), *loss_section(s, lang))
-    doc.add(*backward_section(s, lang), *gradient_section(s, lang))
+    doc.add(*backward_section(s, lang), *through_time_section(d, lang, s.number), *gradient_section(s, lang))
     if len(d.parameters) <= UPDATES:
         doc.add(*backward.update_section(s, lang))
     else:

@@ -56,6 +56,11 @@ LABELS: dict[str, dict[str, str]] = {
         "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
         "exact (float64) value; no rounded number is used again in a later step.",
         "model": "The model",
+        "through_time": "Through time",
+        "through_time_text": "Backpropagation through time multiplies one step's Jacobian ∂h_{{t+1}}/∂h_t per step: "
+        "the norm of their product ∂h_T/∂h_t shows how much of the last step's gradient reaches step t "
+        "(it shrinks when the factors are small, the vanishing gradient, and grows when they are large).",
+        "through_time_of": "Hidden states of {name}, from the first step to the last:",
         "graph_picture_caption": "The graph: the input X, each operation in the column of its depth (with "
         "its shape), the loss L.",
         "model_text": "Its inputs, parameter tensors and operations, in the order forward computes them.",
@@ -117,6 +122,11 @@ LABELS: dict[str, dict[str, str]] = {
         "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
         "model": "모델 구조",
+        "through_time": "시간에 따른 기울기",
+        "through_time_text": "시간 역전파는 단계마다 야코비 행렬 ∂h_{{t+1}}/∂h_t를 곱합니다. 그 곱 ∂h_T/∂h_t의 노름은 "
+        "마지막 단계의 기울기가 단계 t까지 얼마나 전달되는지 보여 줍니다(인수가 작으면 줄어들고—기울기 소실—크면 "
+        "커집니다).",
+        "through_time_of": "{name}의 은닉 상태, 첫 단계부터 마지막 단계까지:",
         "graph_picture_caption": "그래프: 입력 X, 깊이에 따라 배치한 각 연산(과 그 형태), 손실 L.",
         "model_text": "입력, 매개변수 텐서, 연산을 순전파가 계산하는 순서대로 나열합니다.",
         "node": "노드",

@@ -44,9 +44,9 @@ class Call:
             self.refuse(f"an argument of type {type(value).__name__}")
         return value
 
-    def op(self, key: str, *args: Any, name: str | None = None, **attributes: Any) -> Ref:
+    def op(self, key: str, *args: Any, name: str | None = None, role: str = "", **attributes: Any) -> Ref:
         return self.reader.builder.op(key, *(self.ref(a) if a is not None else None for a in args),
-                                      name=name or self.node.name, **attributes)
+                                      name=name or self.node.name, role=role, **attributes)
 
     def refuse(self, what: str) -> None:
         raise UnsupportedModelError(f"{self.title} with {what} is not supported {self.reader.where(self.node)}")

@@ -32,15 +32,19 @@ class _Cell:
 
     def __init__(self, call: Call, kind: str, prefix: str, suffix: str, hidden: int, nonlinearity: str) -> None:
         self.call, self.kind, self.hidden, self.nonlinearity = call, kind, hidden, nonlinearity
+        #: the hidden states' role: one sequence per module (and layer), in the order of the steps
+        self.role = f"state:{call.node.target}{suffix}"
         reader, path = call.reader, call.node.target
         self.W_ih = reader.parameter(path, f"weight_ih{suffix}")
         self.W_hh = reader.parameter(path, f"weight_hh{suffix}")
         self.b_ih = reader.parameter(path, f"bias_ih{suffix}")
         self.b_hh = reader.parameter(path, f"bias_hh{suffix}")
         self.prefix = prefix
+        self.t = 0
 
     def op(self, key: str, *args: Any, step: str, **attributes: Any) -> Ref:
-        return self.call.op(key, *args, name=f"{self.prefix}_{step}", **attributes)
+        role = self.role if step == f"h{self.t}" else ""
+        return self.call.op(key, *args, name=f"{self.prefix}_{step}", role=role, **attributes)
 
     def gate(self, tensor: Ref, k: int, step: str) -> Ref:
         """Rows k·H to (k+1)·H of a stacked pre-activation (torch's gate order)."""
@@ -49,6 +53,7 @@ class _Cell:
 
     def step(self, x: Ref, state: Any, t: int) -> Any:
         """The new state after input ``x``: h (RNN, GRU) or (h, c) (LSTM)."""
+        self.t = t
         h = state[0] if self.kind == "LSTM" else state
         gi = self.op("linear", x, self.W_ih, self.b_ih, step=f"xW{t}")
         gh = self.op("linear", h, self.W_hh, self.b_hh, step=f"hW{t}")
