@@ -12,3 +12,16 @@ pdftoppm -png -r 80 -f 5 -l 5 "$tmp/residual.pdf" "$tmp/page5"
 cp "$tmp"/page1*.png docs/images/residual-report-page1.png
 cp "$tmp"/page5*.png docs/images/residual-report-page5.png
 rm -rf "$tmp"
+
+# The BPTT walk-through: a many-to-one RNN over 4 steps, its report and the page with the through-time table.
+DATA=(--torch examples/sentiment_rnn.py:SentimentRNN --x examples/sentiment_x.json --y "1;0" --loss bce)
+.venv/bin/derive report "${DATA[@]}" --format md -o docs/bptt-report.md
+tmp="$(mktemp -d)"
+.venv/bin/derive report "${DATA[@]}" --pdf -o "$tmp/bptt.pdf"
+pdftotext "$tmp/bptt.pdf" "$tmp/bptt.txt"
+page="$(awk -v RS='\f' '/Through time/ {print NR; exit}' "$tmp/bptt.txt")"
+pdftoppm -png -r 80 -f 1 -l 1 "$tmp/bptt.pdf" "$tmp/first"
+pdftoppm -png -r 80 -f "$page" -l "$page" "$tmp/bptt.pdf" "$tmp/table"
+cp "$tmp"/first*.png docs/images/bptt-report-page1.png
+cp "$tmp"/table*.png docs/images/bptt-report-through-time.png
+rm -rf "$tmp"

@@ -29,3 +29,15 @@ def test_docs_ops_lists_every_supported_torch_name_and_tensor_op():
         assert f"x.{name}" in text, name
     for key in OPS:
         assert f"`{key}`" in text, key
+
+
+def test_the_bptt_report_in_docs_is_current_and_its_table_quoted():
+    module = load_module(str(ROOT / "examples" / "sentiment_rnn.py") + ":SentimentRNN")
+    x = __import__("json").loads((ROOT / "examples" / "sentiment_x.json").read_text())
+    model = derive.from_torch(module, loss="bce", x=x, y=[[1], [0]])
+    expected = derive.report(model, format="md")
+    assert (ROOT / "docs" / "bptt-report.md").read_text() == expected, "run scripts/make_docs.sh"
+    page = (ROOT / "docs" / "bptt.md").read_text()
+    table = expected.split("| t | ‖∂L/∂h\\_t‖ | ‖∂h\\_T/∂h\\_t‖₂ |")[1].strip().splitlines()[1:5]
+    for row in table:
+        assert row in page, row

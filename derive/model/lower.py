@@ -36,7 +36,8 @@ from derive.progress import stage
 from derive.terms import gc_paused
 
 
-def _latex_text(name: str) -> str:
+def latex_text(name: str) -> str:
+    r"""A name as upright LaTeX: ``relu_1`` -> ``\mathrm{relu\_1}``."""
     return r"\mathrm{" + name.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "") + "}"
 
 
@@ -53,11 +54,18 @@ def parameter_base(key: str) -> tuple[str, str]:
     (('b_layer1_0', 'b^{\\\\mathrm{layer1.0}}'), ('W1', '\\\\mathrm{W1}'))
     """
     path, _, last = key.rpartition(".")
+    recurrent = re.fullmatch(r"(weight|bias)_(ih|hh)(?:_l(\d+))?", last)
+    if path and recurrent:  # rnn.weight_hh_l0 -> W_hh_rnn, {W_{hh}^{rnn}}; layer 2: W_hh_rnn_l1, {W_{hh}^{rnn,(2)}}
+        kind, which, layer = recurrent.groups()
+        letter = "W" if kind == "weight" else "b"
+        stem = f"{letter}_{which}_{re.sub(r'[^0-9A-Za-z_]', '_', path)}" + (f"_l{layer}" if layer and layer != "0" else "")
+        level = f",({int(layer) + 1})" if layer and layer != "0" else ""
+        return stem, f"{{{letter}_{{{which}}}^{{{latex_text(path)}{level}}}}}"
     if path and last in ("weight", "bias"):
         letter = "W" if last == "weight" else "b"
         stem = re.sub(r"\W", "_", path)  # after "W_" a leading digit is fine: W_0 for "0.weight"
-        return f"{letter}_{stem}", f"{letter}^{{{_latex_text(path)}}}"
-    return _identifier(key), _latex_text(key)
+        return f"{letter}_{stem}", f"{letter}^{{{latex_text(path)}}}"
+    return _identifier(key), latex_text(key)
 
 
 def indexed(stem: str, latex: str, index: tuple[int, ...]) -> tuple[str, str]:
@@ -235,7 +243,7 @@ def _lower(structure: Structure) -> LoweredGraph:
             tensors.append(_leaf(low, node, parameters))
             continue
         stem = _identifier(node.name)
-        low.begin(stem, _latex_text(node.name), i)
+        low.begin(stem, latex_text(node.name), i)
         inputs = [None if a is None else tensors[a] for a in node.args]
         while inputs and inputs[-1] is None:
             inputs.pop()
@@ -268,7 +276,7 @@ def _leaf(low: Lowering, leaf: Leaf, parameters: list[sp.Symbol]) -> np.ndarray:
             parameters.append(out[index])
         return out
     stem = _identifier(leaf.name)
-    latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else _latex_text(leaf.name)
+    latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else latex_text(leaf.name)
     if leaf.kind == "input":
         names = _data_names(stem, latex, leaf.shape)
     else:

@@ -25,6 +25,7 @@ import sympy as sp
 
 from derive.backprop import count_operations
 from derive.model.graph import Leaf, Model, OpNode
+from derive.model.lower import latex_text, parameter_base
 from derive.report import backward
 from derive.report.document import Document, Edge, Equation, Heading, Paragraph, Picture, Table, Unit
 from derive.report.labels import label
@@ -69,10 +70,12 @@ class _GraphShown(Shown):
             return self.number(float(node.name), exact=True)
         if isinstance(node, Leaf) and node.kind == "input":
             return "X"
-        first = elements.reshape(-1)[0] if elements.size else None
-        if isinstance(first, sp.Symbol) and first in self.names:
-            return self.names[first].split("_{")[0] if elements.ndim else self.names[first]
-        return rf"\mathrm{{{node.name}}}".replace("_", r"\_")
+        if isinstance(node, Leaf) and node.kind == "parameter":
+            return parameter_base(node.name)[1]
+        if isinstance(node, OpNode) and _defined(self, index):
+            return latex_text(node.name)  # the stem its elements are named with
+        first = elements.reshape(-1)[0] if elements.size else None  # a shape op: named after its node
+        return latex_text(node.name) if isinstance(first, sp.Symbol) or not elements.size else self.element(first)
 
     def element(self, value: sp.Expr) -> str:
         return self.value(value) if isinstance(value, sp.Symbol) else self.number(float(value), exact=True)

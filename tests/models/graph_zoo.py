@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.models import example
+
 
 class FromScratch(nn.Module):
     """The from-scratch style: bare parameters, ``x @ W + b``, dropout off in eval, log_softmax + nll."""
@@ -27,19 +29,7 @@ class FromScratch(nn.Module):
         return F.log_softmax(h @ self.W2 + self.b2, dim=1)
 
 
-def _example(name: str):
-    """A class from examples/ (the shipped example is the one tested)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ResidualBlock = _example("residual_block").ResidualBlock  # a residual block: x + f(x), ReLU inside, sigmoid out
+ResidualBlock = example("residual_block").ResidualBlock  # a residual block: x + f(x), ReLU inside, sigmoid out
 
 
 class NormSiLU(nn.Module):

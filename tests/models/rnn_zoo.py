@@ -3,19 +3,10 @@
 import torch
 from torch import nn
 
+from tests.models import example
 
-class SentimentRNN(nn.Module):
-    """Many-to-one: an nn.RNN over 4 steps, the last output through a Linear layer and a sigmoid (BCE)."""
 
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(11)
-        self.rnn = nn.RNN(input_size=2, hidden_size=3, batch_first=True)
-        self.fc = nn.Linear(3, 1)
-
-    def forward(self, x):
-        out, h_n = self.rnn(x)
-        return torch.sigmoid(self.fc(out[:, -1]))
+SentimentRNN = example("sentiment_rnn").SentimentRNN  # many-to-one nn.RNN over 4 steps, sigmoid output (BCE)
 
 
 class CellLoop(nn.Module):
