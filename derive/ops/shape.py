@@ -200,3 +200,23 @@ class Embedding(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         return f"{inputs[0]}\\left[{inputs[1]}\\right]"
+
+
+@register
+@dataclass(frozen=True)
+class Expand(TensorOp):
+    """``expand(*sizes)``/``expand_as``: size-1 dims repeated (the same element used several times: its
+    adjoint is the sum over the copies); -1 keeps a dim."""
+
+    shape: tuple[int, ...] = ()
+    key = "expand"
+
+    def lower(self, lowering, x: np.ndarray) -> np.ndarray:
+        lead = len(self.shape) - x.ndim
+        if lead < 0:
+            raise ShapeError(f"expand: {list(self.shape)} has fewer dims than the tensor {x.shape}")
+        shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(self.shape))
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ShapeError(f"expand: a tensor of shape {x.shape} cannot expand to {list(self.shape)}") from None

@@ -194,6 +194,12 @@ def _permute(call: Call) -> Ref:
                    else tuple(call.kwargs["dims"]))
 
 
+def _expand(call: Call) -> Ref:
+    if call.node.target == "expand_as":
+        return call.op("expand", call.args[0], shape=tuple(call.args[1].real.shape))
+    return call.op("expand", call.args[0], shape=_shape_arguments(call))
+
+
 def _squeeze(call: Call) -> Ref:
     dim = call.arg(1, "dim")
     if isinstance(dim, (tuple, list)):
@@ -276,7 +282,7 @@ METHODS: dict[str, Callable[[Call], Ref | None]] = {
     "sigmoid": _activate("sigmoid"), "tanh": _activate("tanh"), "relu": _activate("relu"),
     "softmax": _along("softmax"), "log_softmax": _along("log_softmax"), "matmul": _binary("matmul"),
     "mm": _binary("matmul"), "bmm": _binary("matmul"), "add": _binary("add"), "sub": _binary("sub"),
-    "mul": _binary("mul"), "div": _binary("div"), "new_zeros": _filled, "new_ones": _filled,
+    "mul": _binary("mul"), "div": _binary("div"), "new_zeros": _filled, "new_ones": _filled, "expand": _expand, "expand_as": _expand,
     "new_full": _filled, "zeros_like": _filled, "ones_like": _filled,
 }  # fmt: skip
 
