@@ -34,6 +34,7 @@ import sympy as sp
 
 from derive.backprop import backpropagate
 from derive.errors import DeriveError
+from derive.model.graph import Model
 from derive.network import Architecture, Network
 from derive.ops import loss as lookup_loss
 from verify.matrix_form import compile_matrix
@@ -55,6 +56,12 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if form not in FORMS:
         raise DeriveError(f"form {form!r} is not available; use one of {', '.join(FORMS)}")
+    if isinstance(network, Model):  # a graph model: tensor rules op by op, torch only
+        if backend != "torch" or form != "matrix":
+            raise DeriveError("a graph model compiles with backend='torch', form='matrix' (tensor rules op by op)")
+        from verify.graph_compile import compile_model
+
+        return compile_model(network)
     if form == "matrix":
         return compile_matrix(network, backend=backend)
     arch = network.architecture
@@ -92,7 +99,16 @@ def tensor_shapes(network: Network) -> list[tuple[int, ...]]:
 
 
 def arguments(network: Network, backend: str = "numpy", dtype: str = "float64", device: str = "cpu") -> list:
-    """``[x, y, W1, b1, W2, b2, …]`` of a network as NumPy arrays or torch tensors (`compile`'s arguments)."""
+    """``[x, y, W1, b1, W2, b2, …]`` of a network as NumPy arrays or torch tensors (`compile`'s arguments).
+
+    For a graph model (torch only): ``[x, y, *parameters]`` in the module's ``named_parameters()`` order.
+    """
+    if isinstance(network, Model):
+        from verify.graph_compile import model_arguments
+
+        if backend != "torch":
+            raise DeriveError("a graph model's arguments are torch tensors: backend='torch'")
+        return model_arguments(network, dtype, device)
     values = [network.x, network.y]
     for layer in network.layers:
         values += [layer.weight, layer.bias]

@@ -151,6 +151,16 @@ class Clamp(ElementaryCode, sp.Function):
     def _eval_rewrite_as_elementary(self, z: sp.Expr, lo: sp.Expr, hi: sp.Expr, **kwargs: object) -> sp.Expr:
         return sp.Min(sp.Max(z, lo), hi)
 
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        z, lo, hi = self.args
+        bounds = [None if b.is_infinite else float(b) for b in (lo, hi)]
+        return f"{printer._module_format('torch.clamp')}({printer._print(z)}, {bounds[0]!r}, {bounds[1]!r})"
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        z, lo, hi = self.args
+        bounds = [None if b.is_infinite else float(b) for b in (lo, hi)]
+        return f"{printer._module_format('numpy.clip')}({printer._print(z)}, {bounds[0]!r}, {bounds[1]!r})"
+
 
 @register
 @dataclass(frozen=True)
