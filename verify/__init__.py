@@ -7,6 +7,7 @@ derive never imports verify; verify imports derive, and torch where torch is the
 True
 """
 
+from verify.backprop_check import BackpropReport, assert_backprop, check_backprop
 from verify.compare import CheckReport, Row, check, reproducer, spec_json
 from verify.compile import arguments, compile, compile_expressions, tensor_shapes  # noqa: A004
 from verify.finite_diff import FiniteDifferences, finite_differences
@@ -15,6 +16,9 @@ from verify.tolerances import POLICY, Tolerance, policy
 
 __all__ = [
     "POLICY",
+    "BackpropReport",
+    "assert_backprop",
+    "check_backprop",
     "AutogradResult",
     "CheckReport",
     "FiniteDifferences",

@@ -312,36 +312,45 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
 
 def load_module(source: str) -> Any:
     """An instance of ``CLASS`` from ``FILE.py:CLASS``, made with no arguments. Importing the file runs it."""
+    return load_from_file(source, option="--torch", what="CLASS", make=lambda cls: cls())
+
+
+_PLURAL = {"CLASS": "classes", "FUNCTION": "functions"}
+
+
+def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> Any:
+    """The object ``NAME`` of ``FILE.py:NAME`` (passed through ``make``); errors name ``option`` and ``what``."""
     path_text, _, class_name = source.rpartition(":")
     if not path_text or not class_name:
-        raise DeriveError(f"--torch {source!r}: expected FILE.py:CLASS")
+        raise DeriveError(f"{option} {source!r}: expected FILE.py:{what}")
     path = Path(path_text)
     if not path.exists():
-        raise DeriveError(f"--torch {source!r}: {path}: no such file")
+        raise DeriveError(f"{option} {source!r}: {path}: no such file")
     if path.suffix != ".py" or not path.is_file():
-        raise DeriveError(f"--torch {source!r}: {path} is not a Python file (FILE.py:CLASS)")
+        raise DeriveError(f"{option} {source!r}: {path} is not a Python file (FILE.py:{what})")
     spec = importlib.util.spec_from_file_location(f"derive_user_{path.stem}", path)
     user = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.resolve().parent))
     try:
         spec.loader.exec_module(user)
-        cls = getattr(user, class_name, None)
-        if cls is None:
-            known = [k for k, v in vars(user).items() if isinstance(v, type) and v.__module__ == user.__name__]
+        found = getattr(user, class_name, None)
+        if found is None:
+            kind = type if what == "CLASS" else type(load_from_file)
+            known = [k for k, v in vars(user).items() if isinstance(v, kind) and getattr(v, "__module__", "") == user.__name__]
             raise DeriveError(
-                f"--torch {source!r}: {path.name} has no {class_name!r}; classes: {', '.join(known) or 'none'}."
+                f"{option} {source!r}: {path.name} has no {class_name!r}; {_PLURAL[what]}: {', '.join(known) or 'none'}."
                 f"{did_you_mean(class_name, known)}"
             )
-        return cls()
+        return make(found) if make is not None else found
     except DeriveError:
         raise
     except SystemExit as err:  # sys.exit() at the top level of the file, or in the class
         raise DeriveError(
-            f"--torch {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
+            f"{option} {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
             "so put script code under `if __name__ == \"__main__\":`"
         ) from None
     except Exception as err:  # noqa: BLE001 - the user's code failed: report it in one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DeriveError(f"--torch {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
+        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
     finally:
         sys.path.remove(str(path.resolve().parent))

@@ -1,0 +1,62 @@
+"""``derive check FILE.py:FUNCTION``: grade a hand-written backward pass against derive's exact gradients.
+
+``derive check student.py:backprop --sizes 2,3,1 --activations sigmoid,sigmoid --loss bce`` draws networks
+of that architecture and compares ``backprop(x, y, W1, b1, W2, b2)`` with derive (`verify.check_backprop`).
+Exit status 0 right, 1 wrong (the report, and the counterexample written as ``counterexample.json``, a spec
+file), 2 bad input. Importing the file runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from derive.commands.options import HelpFormatter
+from derive.errors import DeriveError
+
+#: where the counterexample's spec is written (in the current folder)
+COUNTEREXAMPLE = "counterexample.json"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "check", help="grade a hand-written backward pass (exit 1 when it is wrong)", formatter_class=HelpFormatter,
+    )
+    parser.add_argument("function", metavar="FILE.py:FUNCTION",
+                        help="fn(x, y, W1, b1, W2, b2, …) -> gradients in that order (NumPy arrays)")
+    parser.add_argument("--sizes", required=True, metavar="N,N,…", help="layer sizes, e.g. 2,3,1")
+    parser.add_argument("--activations", required=True, metavar="NAMES", help="one per layer, e.g. sigmoid,sigmoid")
+    parser.add_argument("--examples", type=int, default=100, metavar="N", help="networks to draw (default 100)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the draws (default: random)")
+    parser.set_defaults(run=run, needs_source=False)
+    return parser
+
+
+def run(network: object, args: argparse.Namespace) -> tuple[str, int]:
+    from derive.sources.torch_fx import load_from_file
+
+    if network is not None:
+        raise DeriveError("derive check draws its own networks: give no --example, --spec or --torch")
+    if args.loss is None:
+        raise DeriveError("derive check needs --loss (e.g. --loss bce)")
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise DeriveError(f"--sizes {args.sizes!r}: expected whole numbers separated by ',' (e.g. 2,3,1)") from None
+    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
+
+    def callable_or_refuse(found: object) -> object:
+        if not callable(found):
+            raise DeriveError(f"{args.function!r} is not a function")
+        return found
+
+    fn = load_from_file(args.function, option="derive check", what="FUNCTION", make=callable_or_refuse)
+    from verify.backprop_check import check_backprop
+    from verify.compare import spec_json
+
+    report = check_backprop(fn, sizes=sizes, activations=activations, loss=args.loss,
+                            reduction=args.reduction or "mean", examples=args.examples, seed=args.seed)
+    if report.ok:
+        return str(report) + "\n", 0
+    Path(COUNTEREXAMPLE).write_text(spec_json(report.network) + "\n")
+    return f"{report}\n\nthe counterexample is in {COUNTEREXAMPLE} (derive report --spec {COUNTEREXAMPLE})\n", 1
