@@ -23,66 +23,17 @@ same function runs on CPU or CUDA tensors and on any batch size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import sympy as sp
 
-from derive.backprop import backpropagate
 from derive.errors import DeriveError
+from derive.rules import MatrixRules, matrix_rules
 from derive.network import Architecture, Network
-from derive.ops import activation, loss as lookup_loss
+from derive.ops import loss as lookup_loss
 
 BACKENDS = ("numpy", "torch")
-
-
-@dataclass(frozen=True)
-class MatrixRules:
-    """The element-wise rules of one architecture, as SymPy expressions over one unit's symbols."""
-
-    z: sp.Symbol
-    a: sp.Symbol
-    y: sp.Symbol
-    forward: tuple[sp.Expr, ...]  # a = f(z), per layer
-    derivative: tuple[sp.Expr, ...]  # da/dz over (z, a), per layer
-    output_delta: sp.Expr  # ∂(sum of terms)/∂z of an output unit, over (z, a, y)
-    term: sp.Expr  # one output unit's share of the summed loss, over (a, y)
-
-
-def matrix_rules(activations: Sequence[str], loss: str) -> MatrixRules:
-    """Read the δ rules off derive's derivation of a one-unit-per-layer network.
-
-    Only element-wise rules have that form: a vector activation (softmax) or a loss over a whole row
-    (cross_entropy) is refused with a `DeriveError`; the scalar form covers them.
-    """
-    for name in activations:
-        if getattr(activation(name), "vector", False):
-            raise DeriveError(f"the matrix form needs element-wise activations; {name!r} is not (use the scalar form)")
-    z, a, y = sp.symbols("z a y")
-    rules = []
-    for outputs in (1, 2):  # with two outputs, the rule of output 1 must not involve output 2
-        arch = Architecture((1,) * len(activations) + (outputs,), tuple(activations), loss, "sum", 1)
-        bp = backpropagate(arch)
-        graph = bp.graph
-        z_out, a_out, y_out = graph.pre[-1][0][0], graph.post[-1][0][0], graph.targets[0][0]
-        units = {z_out: z, a_out: a, y_out: y}
-        rules.append(bp.adjoints[bp.adjoint_symbols[z_out]].xreplace(units))
-        if outputs == 1:
-            term = graph.node[graph.loss].expr.xreplace(units)
-    output = rules[0]
-    if not rules[1].free_symbols <= {z, a, y} or not term.free_symbols <= {a, y}:
-        raise DeriveError(
-            f"loss {loss!r} is not element-wise: the matrix form has no rule for it (use the scalar form)"
-        )
-    acts = [activation(name) for name in activations]
-    return MatrixRules(
-        z, a, y,
-        forward=tuple(act(z) for act in acts),
-        derivative=tuple(act.derivative(z, a) for act in acts),
-        output_delta=output,
-        term=term,
-    )  # fmt: skip
 
 
 def compile_matrix(network: Network | Architecture, *, backend: str = "numpy") -> Callable[..., list[Any]]:
