@@ -9,6 +9,7 @@
 ``import derive`` never imports torch.
 """
 
+from derive.code import code
 from derive.derivation import Derivation, derive, gradients
 from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
 from derive.forms import grads_document
@@ -32,6 +33,7 @@ __all__ = [
     "SpecError",
     "UnknownOpError",
     "ValueDomainError",
+    "code",
     "derive",
     "examples",
     "from_torch",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from derive.commands import check, grads, report, verify
+from derive.commands import check, code, grads, report, verify
 from derive.commands.options import HelpFormatter
 from derive.errors import DeriveError, did_you_mean, printable
 from derive.network import Network
@@ -30,7 +30,7 @@ from derive.sources.spec import load_spec, loads_spec
 #: ``run(network, args) -> str | tuple[str, int]`` (output, and an exit status when it is not 0). `main`
 #: builds the network from the common source and data options; a command that can do without one (it sets
 #: ``needs_source=False``) gets ``network=None`` when no source is given.
-COMMANDS = (grads, report, verify, check)
+COMMANDS = (grads, report, verify, check, code)
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_OUTPUT = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE: what a shell reports for them

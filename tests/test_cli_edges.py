@@ -120,7 +120,7 @@ def test_a_mistyped_command_gets_a_suggestion():
     result = _run("grds", "--example", "seed")
     assert result.returncode == 2
     assert _one_line(result.stderr) == (
-        "derive: error: unknown command 'grds'; commands: grads, report, verify, check. Did you mean 'grads'?"
+        "derive: error: unknown command 'grds'; commands: grads, report, verify, check, code. Did you mean 'grads'?"
     )
 
 
