@@ -65,6 +65,14 @@ class Derivation:
             for p, s in zip(network.parameters(), graph.parameters)
         ]
 
+    def __repr__(self) -> str:
+        return f"Derivation({self.network.name}: {len(self.parameters)} parameters, L = {self.loss:.6g})"
+
+    def _repr_markdown_(self) -> str:
+        from derive.notebook import derivation_markdown
+
+        return derivation_markdown(self)
+
     def gradient(self, name: str) -> float:
         """The value of ∂L/∂``name``."""
         return self._by_name(name).gradient

@@ -87,6 +87,15 @@ class CheckReport:
         """ok, and finite differences agree too wherever they apply (not at a kink crossed by the point)."""
         return self.ok and not any(r.verdict and not r.verdict.startswith(AT_A_KINK) for r in self.rows)
 
+    def __repr__(self) -> str:
+        status = "ok" if self.ok else f"{len(self.failures)} mismatches"
+        return f"CheckReport({self.network}, {self.device}, {self.dtype}: {status})"
+
+    def _repr_html_(self) -> str:
+        from derive.notebook import check_html
+
+        return check_html(self)
+
     @property
     def failures(self) -> list[Row]:
         return [r for r in self.rows if not r.ok]

@@ -105,3 +105,11 @@ class Document:
 
     def add(self, *blocks: Block) -> None:
         self.blocks.extend(blocks)
+
+    def __repr__(self) -> str:
+        return f"Document({self.title!r}, {len(self.blocks)} blocks)"
+
+    def _repr_markdown_(self) -> str:
+        from derive.report.render import RENDERERS
+
+        return RENDERERS["md"](self)
