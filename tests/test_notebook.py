@@ -17,16 +17,21 @@ def test_the_tutorial_notebook_runs_and_shows_what_it_says():
 
     notebook = nbformat.read(ROOT / "docs" / "notebook.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    markdown = [o.data["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
-    html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert any("| W5 | -0.1725 | 0.2727 |" in m for m in markdown)
-    assert any("<table>" in h and "<b>ok</b>" in h for h in html)
-    assert "def gradients(x, y, W1, b1, W2, b2):" in text
-    assert "wrong: W of layer 1, b of layer 1" in text
-    assert any("# Derivation report: seed" in m for m in markdown)
+    cells = [cell.outputs for cell in notebook.cells if cell.cell_type == "code"]
+    assert not [o for outputs in cells for o in outputs if o.output_type == "error"]
+
+    def shown(k: int, kind: str) -> str:
+        """What code cell k displayed: its rich output of ``kind``, or its printed text."""
+        if kind == "stream":
+            return "".join(o.get("text", "") for o in cells[k] if o.output_type == "stream")
+        return "".join(o.data[kind] for o in cells[k] if kind in o.get("data", {}))
+
+    derivation, check, code, graded, report = range(5)
+    assert "| W5 | -0.1725 | 0.2727 |" in shown(derivation, "text/markdown")
+    assert "<table>" in shown(check, "text/html") and "<b>ok</b>" in shown(check, "text/html")
+    assert "def gradients(x, y, W1, b1, W2, b2):" in shown(code, "stream")
+    assert "wrong: W of layer 1, b of layer 1" in shown(graded, "stream")
+    assert "# Derivation report: seed" in shown(report, "text/markdown")
 
 
 def test_displays_render_in_katex_and_reprs_are_short(katex):  # noqa: F811
