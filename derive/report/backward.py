@@ -23,7 +23,7 @@ from derive.report.labels import label
 from derive.report.layout import WIDTH, chunks, visible
 from derive.report.numformat import product, total
 from derive.report.shown import Shown
-from derive.train import History, step
+from derive.training import History, step
 
 #: Chains are written out when no parameter has more paths than this and the network has at most
 #: `CHAIN_PARAMETERS` parameters; otherwise the report shows the error terms δ.

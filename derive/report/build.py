@@ -18,7 +18,7 @@ from derive.report.document import Document, Heading, Paragraph
 from derive.report.labels import check_lang, label
 from derive.report.numformat import check_digits, fmt
 from derive.report.shown import Shown
-from derive.train import sgd
+from derive.training import sgd
 
 #: The most training steps a report shows.
 MAX_STEPS = 200

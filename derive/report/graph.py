@@ -222,7 +222,7 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en")
     """The document of a graph model's report."""
     from derive.derivation import Derivation
     from derive.report.build import _check_finite
-    from derive.train import sgd
+    from derive.training import sgd
 
     history = sgd(model, steps)
     d = history.steps[0]
