@@ -7,7 +7,7 @@ names and defaults, except ``lr``: ``None`` takes the network's learning rate.
 >>> opt = Adam(lr=0.1)
 >>> new, state, q = opt.update(0.1, 1, 0.5, 0.2, opt.initial(0.5))
 >>> round(new, 12), round(state["exp_avg"], 12), round(q["m_hat"], 12)
-(0.4, 0.02, 0.2)
+(0.400000005, 0.02, 0.2)
 
 Each class also writes its update for the report (``equations``): the quantities of one step, each as its
 formula, the numbers substituted and its value, in the note's form W(t+1) = W(t) − α ∂L/∂W(t).
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from derive.errors import DeriveError, did_you_mean
 
-#: One line of the written update: left side, formula, numbers substituted, value (LaTeX).
+#: One line of the written update: left side, formula, numbers substituted (may be empty), value (LaTeX).
 Line = tuple[str, str, str, str]
 Number = Callable[[float], str]
 
@@ -30,6 +30,20 @@ Number = Callable[[float], str]
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise DeriveError(message)
+
+
+def constant(value: float) -> str:
+    r"""An option as LaTeX, short and exact: ``0.9``, ``1``, ``10^{-8}``, ``5 \cdot 10^{-5}``.
+
+    >>> constant(0.999), constant(1.0), constant(1e-08), constant(5e-05), constant(1 - 0.9)
+    ('0.999', '1', '10^{-8}', '5 \\cdot 10^{-5}', '0.1')
+    """
+    text = f"{value:.6g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else rf"{mantissa} \cdot {power}"
 
 
 def _paren(text: str) -> str:
@@ -101,7 +115,7 @@ class Optimizer:
             return []
         formula = f"{sign}{grad}" + (rf" + \lambda \, {name}(t)" if wd else "")
         numbers = f"{sign}{_paren(num(q['g'])) if sign else num(q['g'])}" + (
-            rf" + {num(wd)} \cdot {_paren(num(q['p']))}" if wd else "")
+            rf" + {constant(wd)} \cdot {_paren(num(q['p']))}" if wd else "")
         return [(f"g_{{{name}}}", formula, numbers, num(q["d"]))]
 
     def _g(self, name: str, q: Mapping[str, float], num: Number, decay: bool = True) -> tuple[str, str]:
@@ -160,14 +174,14 @@ class SGD(Optimizer):
         if self.momentum:
             b = f"b_{{{name}}}"
             if "b_prev" in q:
-                mu, tau = num(self.momentum), num(1 - self.dampening)
+                mu, tau = constant(self.momentum), constant(1 - self.dampening)
                 lines.append((f"{b}(t)", rf"\mu \, {b}(t-1) + (1 - \tau) \, {g_sym}",
                                rf"{mu} \cdot {_paren(num(q['b_prev']))} + {tau} \cdot {g_num}", num(q["b"])))
             else:
-                lines.append((f"{b}(t)", g_sym, g_num, num(q["b"])))
+                lines.append((f"{b}(t)", g_sym, "", num(q["b"])))
             if self.nesterov:
                 step_sym = rf"\left({g_sym} + \mu \, {b}(t)\right)"
-                step_num = rf"\left({g_num} + {num(self.momentum)} \cdot {_paren(num(q['b']))}\right)"
+                step_num = rf"\left({g_num} + {constant(self.momentum)} \cdot {_paren(num(q['b']))}\right)"
             else:
                 step_sym, step_num = f"{b}(t)", _paren(num(q["b"]))
         lines.append((f"{name}(t+1)", rf"{name}(t) - \alpha \, {step_sym}",
@@ -240,26 +254,26 @@ class Adam(Optimizer):
         g_sym, g_num = self._g(name, q, num, decay=not self.decoupled)
         m, v = f"m_{{{name}}}", f"v_{{{name}}}"
         lines.append((f"{m}(t)", rf"\beta_1 \, {m}(t-1) + (1 - \beta_1) \, {g_sym}",
-                      rf"{num(b1)} \cdot {_paren(num(q['m_prev']))} + {num(1 - b1)} \cdot {g_num}", num(q["m"])))
+                      rf"{constant(b1)} \cdot {_paren(num(q['m_prev']))} + {constant(1 - b1)} \cdot {g_num}", num(q["m"])))
         lines.append((f"{v}(t)", rf"\beta_2 \, {v}(t-1) + (1 - \beta_2) \, {g_sym}^2",
-                      rf"{num(b2)} \cdot {num(q['v_prev'])} + {num(1 - b2)} \cdot {g_num}^2", num(q["v"])))
+                      rf"{constant(b2)} \cdot {num(q['v_prev'])} + {constant(1 - b2)} \cdot {g_num}^2", num(q["v"])))
         v_used = v
         if self.amsgrad:
             v_used = rf"\hat{{v}}^{{\max}}_{{{name}}}"
             lines.append((f"{v_used}(t)", rf"\max\left({v_used}(t-1), {v}(t)\right)",
                           rf"\max\left({num(q['v_max_prev'])}, {num(q['v'])}\right)", num(q["v_max"])))
         lines.append((rf"\hat{{m}}_{{{name}}}", rf"\frac{{{m}(t)}}{{1 - \beta_1^{{{t}}}}}",
-                      rf"\frac{{{num(q['m'])}}}{{1 - {num(b1)}^{{{t}}}}}", num(q["m_hat"])))
+                      rf"\frac{{{num(q['m'])}}}{{1 - {constant(b1)}^{{{t}}}}}", num(q["m_hat"])))
         lines.append((rf"\hat{{v}}_{{{name}}}", rf"\frac{{{v_used}(t)}}{{1 - \beta_2^{{{t}}}}}",
-                      rf"\frac{{{num(q['v_max'] if self.amsgrad else q['v'])}}}{{1 - {num(b2)}^{{{t}}}}}",
+                      rf"\frac{{{num(q['v_max'] if self.amsgrad else q['v'])}}}{{1 - {constant(b2)}^{{{t}}}}}",
                       num(q["v_hat"])))
         base_sym, base_num = f"{name}(t)", num(q["p"])
         if self.decoupled and self.weight_decay:
             base_sym = rf"(1 - \alpha \lambda) \, {name}(t)"
-            base_num = rf"(1 - {lr} \cdot {num(self.weight_decay)}) \cdot {_paren(num(q['p']))}"
+            base_num = rf"(1 - {lr} \cdot {constant(self.weight_decay)}) \cdot {_paren(num(q['p']))}"
         lines.append((f"{name}(t+1)",
                       rf"{base_sym} - \alpha \frac{{\hat{{m}}_{{{name}}}}}{{\sqrt{{\hat{{v}}_{{{name}}}}} + \epsilon}}",
-                      rf"{base_num} - {lr} \cdot \frac{{{num(q['m_hat'])}}}{{\sqrt{{{num(q['v_hat'])}}} + {num(self.eps)}}}",
+                      rf"{base_num} - {lr} \cdot \frac{{{num(q['m_hat'])}}}{{\sqrt{{{num(q['v_hat'])}}} + {constant(self.eps)}}}",
                       num(q["new"])))
         return lines
 
@@ -330,26 +344,26 @@ class RMSprop(Optimizer):
         return q["new"], new_state, q
 
     def equations(self, name, q, num, lr, t):
-        a = num(self.alpha)
+        a = constant(self.alpha)
         lines = self._gradient_lines(name, q, num)
         g_sym, g_num = self._g(name, q, num)
         v, s = f"v_{{{name}}}", f"s_{{{name}}}"
         lines.append((f"{v}(t)", rf"a \, {v}(t-1) + (1 - a) \, {g_sym}^2",
-                      rf"{a} \cdot {num(q['v_prev'])} + {num(1 - self.alpha)} \cdot {g_num}^2", num(q["v"])))
+                      rf"{a} \cdot {num(q['v_prev'])} + {constant(1 - self.alpha)} \cdot {g_num}^2", num(q["v"])))
         if self.centered:
             gb = rf"\bar{{g}}_{{{name}}}"
             lines.append((f"{gb}(t)", rf"a \, {gb}(t-1) + (1 - a) \, {g_sym}",
-                          rf"{a} \cdot {_paren(num(q['gbar_prev']))} + {num(1 - self.alpha)} \cdot {g_num}",
+                          rf"{a} \cdot {_paren(num(q['gbar_prev']))} + {constant(1 - self.alpha)} \cdot {g_num}",
                           num(q["gbar"])))
             lines.append((s, rf"\sqrt{{{v}(t) - {gb}(t)^2}} + \epsilon",
-                          rf"\sqrt{{{num(q['v'])} - {_paren(num(q['gbar']))}^2}} + {num(self.eps)}", num(q["s"])))
+                          rf"\sqrt{{{num(q['v'])} - {_paren(num(q['gbar']))}^2}} + {constant(self.eps)}", num(q["s"])))
         else:
-            lines.append((s, rf"\sqrt{{{v}(t)}} + \epsilon", rf"\sqrt{{{num(q['v'])}}} + {num(self.eps)}",
+            lines.append((s, rf"\sqrt{{{v}(t)}} + \epsilon", rf"\sqrt{{{num(q['v'])}}} + {constant(self.eps)}",
                           num(q["s"])))
         if self.momentum > 0:
             b = f"b_{{{name}}}"
             lines.append((f"{b}(t)", rf"\mu \, {b}(t-1) + \frac{{{g_sym}}}{{{s}}}",
-                          rf"{num(self.momentum)} \cdot {_paren(num(q['b_prev']))} + \frac{{{g_num}}}{{{num(q['s'])}}}",
+                          rf"{constant(self.momentum)} \cdot {_paren(num(q['b_prev']))} + \frac{{{g_num}}}{{{num(q['s'])}}}",
                           num(q["b"])))
             lines.append((f"{name}(t+1)", rf"{name}(t) - \alpha \, {b}(t)",
                           rf"{num(q['p'])} - {lr} \cdot {_paren(num(q['b']))}", num(q["new"])))
@@ -401,11 +415,11 @@ class Adagrad(Optimizer):
         if self.lr_decay:
             rate = r"\alpha_t"
             lines.append((r"\alpha_t", r"\frac{\alpha}{1 + (t - 1) \eta}",
-                          rf"\frac{{{lr}}}{{1 + {t - 1} \cdot {num(self.lr_decay)}}}", num(q["clr"])))
+                          rf"\frac{{{lr}}}{{1 + {t - 1} \cdot {constant(self.lr_decay)}}}", num(q["clr"])))
         rate_num = num(q["clr"]) if self.lr_decay else lr
         lines.append((f"{G}(t)", rf"{G}(t-1) + {g_sym}^2", rf"{num(q['G_prev'])} + {g_num}^2", num(q["G"])))
         lines.append((f"{name}(t+1)", rf"{name}(t) - {rate} \frac{{{g_sym}}}{{\sqrt{{{G}(t)}} + \epsilon}}",
-                      rf"{num(q['p'])} - {rate_num} \cdot \frac{{{g_num}}}{{\sqrt{{{num(q['G'])}}} + {num(self.eps)}}}",
+                      rf"{num(q['p'])} - {rate_num} \cdot \frac{{{g_num}}}{{\sqrt{{{num(q['G'])}}} + {constant(self.eps)}}}",
                       num(q["new"])))
         return lines
 
