@@ -137,7 +137,8 @@ def test_drawn_chains_three_steps_equal_torch_optim(net, case):
     # a gradient at rounding level (0 in one program, 1e-17 in the other) makes a normalised step (Adam,
     # RMSprop, Adagrad: g/√(g²)) anything: such draws say nothing about the update equations
     assume(all(((g == 0) | (g.abs() > 1e-6)).all() for g in grads))
-    assume(all(abs(v) < 1e6 for v in losses))
+    # a diverging run (maximize, a large rate) grows rounding differences with the loss: keep bounded runs
+    assume(all(abs(v) < 100 for v in losses))
     history = derive.train(net, 3, optimizer=name, **options)
     assert_same(history, losses, params)
 

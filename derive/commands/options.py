@@ -91,6 +91,8 @@ def optimizer_from(args: argparse.Namespace, given=None):
 
     options = {dest: getattr(args, dest) for _, dest, _, _ in OPTIMIZER_OPTIONS if getattr(args, dest, None) is not None}
     name = getattr(args, "optimizer", None)
+    if given is not None and getattr(args, "lr", None) is not None:
+        given = dataclasses.replace(given, lr=None)  # --lr (the network's rate) over the source's
     if given is not None and (name is None or name.lower() == given.name):
         try:
             return dataclasses.replace(given, **options)

@@ -77,6 +77,8 @@ def build(
 
 def with_rate(network, optimizer: Optimizer | None):
     """The optimizer's learning rate moved to the network (so that the report states one rate)."""
+    if optimizer is None:
+        optimizer = getattr(network, "optimizer", None)
     if optimizer is None or optimizer.lr is None:
         return network, optimizer
     return network.replace(lr=optimizer.lr), dataclasses.replace(optimizer, lr=None)

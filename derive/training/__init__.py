@@ -14,6 +14,7 @@ the last. ``derive.sgd(net, steps)`` is plain gradient descent, W(t+1) = W(t) �
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -82,12 +83,14 @@ def step(derivation: Derivation) -> Network | Model:
 
 
 def train(
-    network: Network | Model, steps: int = 1, optimizer: str | Optimizer | None = "sgd", **options: Any
+    network: Network | Model, steps: int = 1, optimizer: Any = None, **options: Any
 ) -> History:
-    """Run ``steps`` updates of ``optimizer`` (a name: sgd, adam, adamw, rmsprop, adagrad; or an `Optimizer`)
-    with ``options`` named as in torch.optim (``lr``, ``momentum``, ``betas`` …); ``lr`` defaults to the
-    network's. The derivation is computed once per architecture and reused."""
-    opt = _optimizer(optimizer, options)
+    """Run ``steps`` updates of ``optimizer`` (a name: sgd, adam, adamw, rmsprop, adagrad; an `Optimizer`;
+    or a ``torch.optim`` optimizer, read for its class and options) with ``options`` named as in torch.optim
+    (``lr``, ``momentum``, ``betas`` …); ``lr`` defaults to the network's. Without ``optimizer``, the
+    network's own (from a spec's ``[optimizer]`` or ``from_torch(optimizer=…)``), else SGD. The derivation
+    is computed once per architecture and reused."""
+    opt = resolve(network, optimizer, options)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise DeriveError(f"steps must be at least 1, got {steps}")
     derivations, states, updates = [], [], []
@@ -103,10 +106,21 @@ def train(
 
 def sgd(network: Network | Model, steps: int = 1) -> History:
     """Run ``steps`` plain SGD updates with the network's learning rate."""
-    return train(network, steps, "sgd")
+    return train(network, steps, SGD())
 
 
-def _optimizer(spec: str | Optimizer | None, options: Mapping[str, Any]) -> Optimizer:
+def resolve(network: Network | Model, spec: Any, options: Mapping[str, Any]) -> Optimizer:
+    """The optimizer ``spec`` names (see `train`), with ``options`` over the network's own when none is named."""
+    from derive.sources.torch_optimizer import is_torch_optimizer, read_optimizer
+
+    if is_torch_optimizer(spec):
+        spec = read_optimizer(spec)
+    own = getattr(network, "optimizer", None)
+    if spec is None and own is not None:
+        try:
+            return dataclasses.replace(own, **options)
+        except TypeError:
+            spec = own.name  # refused by name below, listing the optimizer's options
     return optimizer(spec, **options)
 
 
