@@ -18,7 +18,8 @@ from derive.sources import examples
 from derive.sources.spec import load_spec, loads_spec
 from derive.sources.torch_fx import from_torch
 from derive.report import report
-from derive.train import History, sgd
+from derive.training import History, sgd, train
+from derive.training.optimizers import OPTIMIZERS, Optimizer
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,8 @@ __all__ = [
     "Derivation",
     "DeriveError",
     "History",
+    "OPTIMIZERS",
+    "Optimizer",
     "Linear",
     "Network",
     "Parameter",
@@ -43,4 +46,5 @@ __all__ = [
     "loads_spec",
     "report",
     "sgd",
+    "train",
 ]

@@ -150,8 +150,15 @@ class Network:
     lr: float = 1.0
     name: str = field(default="network", compare=False)
     freeze: tuple[str, ...] = ()
+    #: the optimizer of `derive.train` and reports when none is named (a spec's ``[optimizer]``, or
+    #: ``from_torch(optimizer=…)``); None: plain SGD
+    optimizer: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        from derive.training.optimizers import Optimizer
+
+        if self.optimizer is not None and not isinstance(self.optimizer, Optimizer):
+            raise DeriveError(f"optimizer must be a derive optimizer, got {type(self.optimizer).__name__}")
         layers = tuple(self.layers)
         if not layers:
             raise ShapeError("a network needs at least one layer")

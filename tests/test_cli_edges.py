@@ -128,7 +128,7 @@ def test_a_mistyped_command_gets_a_suggestion():
     "command, expected",
     [
         ("grads", ["--format {text,latex,json}", "(default: text)", "default 10,000"]),
-        ("report", ["default: from -o FILE's suffix, else tex", "SGD steps (later ones as a table) (default: 1)",
+        ("report", ["default: from -o FILE's suffix, else tex", "optimizer steps (later ones as a table) (default: 1)",
                     "(default: en)", "default 500"]),
         ("verify", ["(default: cpu)", "(default: float64)", "(default 0)", "default 10,000"]),
     ],

@@ -49,7 +49,7 @@ BAD_SPECS = {
     "string weight": (_set(("layers", 0, "weight"), [["0.1", 0.2], [0.3, 0.4]]), r"must be a number"),
     "bce target": (_set(("data", "y"), [[2]]), r"loss 'bce' needs targets in \[0, 1\]"),
     "bce after tanh": (_set(("layers", 1, "activation"), "tanh"), r"loss 'bce' needs predictions in \[0, 1\]"),
-    "unknown key": (_set(("optimizer",), "adam"), r"unknown key 'optimizer'"),
+    "unknown key": (_set(("scheduler",), "cosine"), r"unknown key 'scheduler'"),
     "ragged": (_set(("layers", 0, "weight"), [[0.1, 0.2], [0.3]]), r"ragged"),
 }
 

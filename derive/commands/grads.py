@@ -6,7 +6,7 @@ import argparse
 import json
 
 from derive.backprop import MAX_OPERATIONS
-from derive.commands.options import HelpFormatter, add_max_params, count
+from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
 from derive.derivation import Derivation
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.network import Network
@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
     )  # fmt: skip
     add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
+    add_optimizer(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -39,11 +40,32 @@ MAX_PARAMETERS = 10_000
 
 def run(network: Network, args: argparse.Namespace) -> str:
     derivation = Derivation(network, max_operations=args.max_ops)
+    opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
-        return json.dumps(grads_document(derivation, form=args.form), indent=2, ensure_ascii=False) + "\n"
+        document = grads_document(derivation, form=args.form)
+        if opt is not None:
+            document["optimizer"] = optimizer_step(derivation, opt)
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if args.format == "latex":
         return grads_latex(derivation, args.form)
-    return _grads_text(derivation)  # the text table chooses its own form per line
+    text = _grads_text(derivation)  # the text table chooses its own form per line
+    if opt is not None:
+        step = optimizer_step(derivation, opt)
+        text += f"\nafter one {opt.name} step (torch.optim.{opt.torch_name}, lr {step['lr']:g}):\n"
+        text += "".join(f"{name:<10} {value:>16.10g}\n" for name, value in step["updated"].items())
+    return text
+
+
+def optimizer_step(derivation: Derivation, opt) -> dict:
+    """One step of ``opt`` from the derivation: its name, options, rate, the new values and the state."""
+    from derive.training import apply, learning_rate
+
+    network, state, _ = apply(opt, derivation, 1)
+    return {
+        "name": opt.name, "options": {k: v for k, v in opt.options().items() if k != "lr"},
+        "lr": learning_rate(opt, derivation.network),
+        "updated": {p.name: p.value for p in network.parameters()}, "state": state,
+    }
 
 
 #: The text table shows a gradient's compact form up to this many operations, else its program form.

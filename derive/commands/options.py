@@ -40,3 +40,70 @@ def add_max_params(parser: argparse.ArgumentParser, default: int, why: str) -> N
         "--max-params", type=count, default=default, metavar="N",
         help=f"refuse networks with more parameters, before any work ({why}; default {default:,})",
     )  # fmt: skip
+
+
+def _betas(text: str) -> tuple[float, float]:
+    """``--betas B1,B2``: two numbers."""
+    try:
+        b1, b2 = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers B1,B2, got {text!r}") from None
+    return b1, b2
+
+
+#: The optimizer options of the command line: (flag, torch's name, type, help).
+OPTIMIZER_OPTIONS = (
+    ("--momentum", "momentum", float, "momentum μ (sgd, rmsprop)"),
+    ("--dampening", "dampening", float, "dampening τ of the momentum (sgd)"),
+    ("--nesterov", "nesterov", None, "Nesterov momentum (sgd)"),
+    ("--weight-decay", "weight_decay", float, "weight decay λ (adamw: decoupled; the others: added to the gradient)"),
+    ("--betas", "betas", _betas, "B1,B2: the moments' decay rates (adam, adamw)"),
+    ("--eps", "eps", float, "ε in the denominator (adam, adamw, rmsprop, adagrad)"),
+    ("--alpha", "alpha", float, "decay rate of the mean square (rmsprop)"),
+    ("--centered", "centered", None, "subtract the squared mean gradient (rmsprop)"),
+    ("--amsgrad", "amsgrad", None, "use the running maximum of v (adam, adamw)"),
+    ("--lr-decay", "lr_decay", float, "learning-rate decay η (adagrad)"),
+    ("--initial-accumulator-value", "initial_accumulator_value", float, "the sum's start (adagrad)"),
+    ("--maximize", "maximize", None, "ascend instead of descend (all)"),
+)
+
+
+def add_optimizer(parser: argparse.ArgumentParser) -> None:
+    """``--optimizer NAME`` and its options, named as in torch.optim (the learning rate is ``--lr``)."""
+    from derive.training.optimizers import OPTIMIZERS
+
+    group = parser.add_argument_group("optimizer (torch.optim's semantics; the learning rate is --lr)")
+    group.add_argument("--optimizer", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default: sgd)")
+    for flag, dest, kind, text in OPTIMIZER_OPTIONS:
+        if kind is None:
+            group.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+        else:
+            group.add_argument(flag, dest=dest, type=kind, default=None, metavar="B1,B2" if dest == "betas" else "V",
+                               help=text)
+
+
+def optimizer_from(args: argparse.Namespace, given=None):
+    """The optimizer the options name (over ``given``, a source's own, if any); ``None``: plain SGD."""
+    import dataclasses
+
+    from derive.errors import DeriveError
+    from derive.training.optimizers import optimizer
+
+    options = {dest: getattr(args, dest) for _, dest, _, _ in OPTIMIZER_OPTIONS if getattr(args, dest, None) is not None}
+    name = getattr(args, "optimizer", None)
+    if given is not None and getattr(args, "lr", None) is not None:
+        given = dataclasses.replace(given, lr=None)  # --lr (the network's rate) over the source's
+    if given is not None and (name is None or name.lower() == given.name):
+        try:
+            return dataclasses.replace(given, **options)
+        except TypeError:
+            name = given.name  # refused below by name, with the optimizer's options
+    if name is None and not options:
+        return None
+    flags = {dest: flag for flag, dest, _, _ in OPTIMIZER_OPTIONS}
+    try:
+        return optimizer(name or "sgd", **options)
+    except DeriveError as err:
+        for dest, flag in flags.items():
+            err = DeriveError(str(err).replace(f"option {dest!r}", f"option {flag}"))
+        raise err from None

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from derive.commands.options import HelpFormatter, add_max_params, count
+from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
 from derive.errors import DeriveError, OutputError
 from derive.network import Network
 from derive.report import FORMATS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
@@ -30,19 +30,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="default: from -o FILE's suffix, else tex"
     )
-    parser.add_argument("--steps", type=count, default=1, metavar="N", help="SGD steps (later ones as a table)")
+    parser.add_argument("--steps", type=count, default=1, metavar="N", help="optimizer steps (later ones as a table)")
     parser.add_argument("--digits", type=count, default=4, metavar="N", help="decimal places shown")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the prose")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")
     add_max_params(parser, MAX_PARAMETERS, "reports print every one")
+    add_optimizer(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(network: Network, args: argparse.Namespace) -> str:
     form, pdf = _format(args.format, args.output, args.pdf)
-    options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params)
+    options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params,
+                   optimizer=optimizer_from(args, getattr(network, "optimizer", None)))
     if pdf:
         if not args.output:
             raise DeriveError("--pdf writes a binary file: give -o FILE.pdf")

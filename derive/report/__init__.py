@@ -16,6 +16,8 @@ from derive.report.graph import build_model
 from derive.report.labels import LANGUAGES
 from derive.report.pdf import compile_pdf
 from derive.report.render import RENDERERS
+from derive.training.optimizers import Optimizer
+from derive.training.optimizers import optimizer as make_optimizer
 
 FORMATS = tuple(RENDERERS)
 #: Reports print every parameter; networks with more parameters than this are refused unless asked for.
@@ -34,12 +36,17 @@ def report(
     lang: str = "en",
     *,
     max_parameters: int = MAX_PARAMETERS,
+    optimizer: str | Optimizer | None = None,
+    **options: object,
 ) -> str:
     """The report of ``network`` as text: ``format`` is ``"tex"``, ``"md"`` or ``"html"``.
 
     ``steps``: SGD steps (the first in full, later ones as a table); ``digits``: decimal places shown;
-    ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks (`ReportTooLarge`).
+    ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks (`ReportTooLarge`);
+    ``optimizer``: a name (sgd, adam, adamw, rmsprop, adagrad) with ``options`` named as in torch.optim, or
+    an `Optimizer` (default: plain SGD with the network's learning rate).
     """
+    opt = None if optimizer is None and not options else make_optimizer(optimizer, **options)
     if format not in RENDERERS:
         raise DeriveError(f"unknown format {format!r}; known: {', '.join(FORMATS)}.{did_you_mean(str(format), FORMATS)}")
     count = len(network.parameters())
@@ -49,8 +56,8 @@ def report(
             f"{max_parameters:,} (raise the limit with --max-params N, or max_parameters=N)"
         )
     if isinstance(network, Model):
-        return RENDERERS[format](build_model(network, steps=steps, digits=digits, lang=lang))
-    return RENDERERS[format](build(network, steps=steps, digits=digits, lang=lang))
+        return RENDERERS[format](build_model(network, steps=steps, digits=digits, lang=lang, optimizer=opt))
+    return RENDERERS[format](build(network, steps=steps, digits=digits, lang=lang, optimizer=opt))
 
 
 __all__ = ["FORMATS", "LANGUAGES", "MAX_PARAMETERS", "ReportTooLarge", "build", "compile_pdf", "report"]

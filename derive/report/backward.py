@@ -23,7 +23,8 @@ from derive.report.labels import label
 from derive.report.layout import WIDTH, chunks, visible
 from derive.report.numformat import product, total
 from derive.report.shown import Shown
-from derive.train import History, step
+from derive.training import History, learning_rate, step
+from derive.training.optimizers import SGD, constant
 
 #: Chains are written out when no parameter has more paths than this and the network has at most
 #: `CHAIN_PARAMETERS` parameters; otherwise the report shows the error terms δ.
@@ -188,8 +189,19 @@ def closed_section(s: Shown, lang: str) -> list:
     return blocks
 
 
-def update_section(s: Shown, lang: str) -> list:
-    """W(t+1) = W(t) − α ∂L/∂W(t) with numbers, for every parameter (last layer first)."""
+def plain(history: History | None) -> bool:
+    """Whether the steps are plain gradient descent, W(t+1) = W(t) − α ∂L/∂W(t), with the network's rate."""
+    if history is None:
+        return True
+    opt = history.optimizer
+    return isinstance(opt, SGD) and opt.plain() and opt.lr in (None, history.steps[0].network.lr)
+
+
+def update_section(s: Shown, lang: str, history: History | None = None) -> list:
+    """W(t+1) = W(t) − α ∂L/∂W(t) with numbers, for every parameter (last layer first); with another
+    optimizer (``history.optimizer``), each of its quantities (g, m, v, m̂, v̂, …) and the step."""
+    if not plain(history):
+        return optimizer_section(s, lang, history)
     d = s.d
     lr = s.number(d.network.lr, exact=True)
     updated = {p.name: p.value for p in step(d).parameters()}
@@ -208,6 +220,42 @@ def update_section(s: Shown, lang: str) -> list:
                     ),
                 )
             )
+    return blocks
+
+
+def optimizer_intro(s: Shown, lang: str, history: History) -> list:
+    """The heading and the optimizer's rule in words, with its options."""
+    opt = history.optimizer
+    lr = s.number(learning_rate(opt, s.d.network), exact=True)
+    options = "".join(
+        f", {key} = {_option(value)}" for key, value in opt.options().items() if key != "lr"
+    )
+    text = label(lang, "update_optimizer", optimizer=opt.name, torch=opt.torch_name, lr=lr, options=options,
+                 rule=label(lang, f"rule_{opt.name}"), t=1)
+    return [Heading(2, label(lang, "update")), Paragraph(text)]
+
+
+def _option(value) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(f"{v:g}" for v in value) + ")"
+    return f"{value:g}"
+
+
+def optimizer_section(s: Shown, lang: str, history: History) -> list:
+    """The first step of ``history.optimizer`` written out for every parameter (last layer first)."""
+    opt, quantities = history.optimizer, history.updates[0]
+    lr = s.number(learning_rate(opt, s.d.network), exact=True)
+    blocks = optimizer_intro(s, lang, history)
+    for params in by_layer(s.d):
+        for p in params:
+            name = s.name(p.symbol)
+            if p.name not in quantities:
+                blocks.append(Paragraph(label(lang, "frozen_kept", name=p.name)))
+                continue
+            for lhs, *parts in opt.equations(name, quantities[p.name], s.number, lr, 1):
+                blocks.append(Equation(lhs, tuple(part for part in parts if part)))
     return blocks
 
 
@@ -240,9 +288,10 @@ def steps_section(history: History, final_loss: float, digits: int, lang: str) -
     return blocks
 
 
-def gradient_table(s: Shown, lang: str) -> Table:
-    """Every parameter with its value, gradient and updated value."""
-    updated = {p.name: p.value for p in step(s.d).parameters()}
+def gradient_table(s: Shown, lang: str, history: History | None = None) -> Table:
+    """Every parameter with its value, gradient and updated value (by ``history``'s optimizer, if given)."""
+    after = step(s.d) if history is None else (history.steps[1].network if len(history.steps) > 1 else history.final)
+    updated = {p.name: p.value for p in after.parameters()}
     rows = tuple(
         (p.name, s.number(p.parameter.value), s.number(p.gradient), s.number(updated[p.name]))
         for p in s.d.parameters
@@ -254,6 +303,6 @@ def gradient_table(s: Shown, lang: str) -> Table:
         r"\text{" + words[0] + "}" if lang == "en" else "p",
         r"p",
         r"\partial \mathcal{L} / \partial p",
-        r"p - \alpha \, \partial \mathcal{L} / \partial p",
+        r"p - \alpha \, \partial \mathcal{L} / \partial p" if plain(history) else r"p(t+1)",
     )
     return Table(header, words, latex_rows, rows if latex_rows != rows else ())

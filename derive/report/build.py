@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from derive.derivation import Derivation
@@ -18,19 +19,24 @@ from derive.report.document import Document, Heading, Paragraph
 from derive.report.labels import check_lang, label
 from derive.report.numformat import check_digits, fmt
 from derive.report.shown import Shown
-from derive.train import sgd
+from derive.training import train
+from derive.training.optimizers import Optimizer
 
 #: The most training steps a report shows.
 MAX_STEPS = 200
 
 
-def build(network: Network, steps: int = 1, digits: int = 4, lang: str = "en") -> Document:
-    """The document of a report: forward pass, loss, backward pass, update, and later steps."""
+def build(
+    network: Network, steps: int = 1, digits: int = 4, lang: str = "en", optimizer: Optimizer | None = None
+) -> Document:
+    """The document of a report: forward pass, loss, backward pass, update (by ``optimizer``, plain SGD when
+    ``None``), and later steps."""
     check_digits(digits)
     check_lang(lang)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise DeriveError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
-    history = sgd(network, steps)
+    network, optimizer = with_rate(network, optimizer)
+    history = train(network, steps, optimizer)
     d = history.steps[0]
     _check_finite(d)
     s = Shown(d, digits)
@@ -61,12 +67,21 @@ def build(network: Network, steps: int = 1, digits: int = 4, lang: str = "en") -
     else:
         doc.add(*matrix.forward_matrix(s, lang), *forward.loss_section(s, lang), *matrix.backward_matrix(s, lang))
     doc.add(*backward.closed_section(s, lang))
-    doc.add(*backward.update_section(s, lang), backward.gradient_table(s, lang))
+    doc.add(*backward.update_section(s, lang, history), backward.gradient_table(s, lang, history))
     if steps > 1:
         final = Derivation(history.final)
         _check_finite(final)
         doc.add(*backward.steps_section(history, final.loss, digits, lang))
     return doc
+
+
+def with_rate(network, optimizer: Optimizer | None):
+    """The optimizer's learning rate moved to the network (so that the report states one rate)."""
+    if optimizer is None:
+        optimizer = getattr(network, "optimizer", None)
+    if optimizer is None or optimizer.lr is None:
+        return network, optimizer
+    return network.replace(lr=optimizer.lr), dataclasses.replace(optimizer, lr=None)
 
 
 def _check_finite(d: Derivation) -> None:

@@ -218,13 +218,14 @@ def gradient_section(s: _GraphShown, lang: str) -> list:
     return blocks
 
 
-def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en") -> Document:
-    """The document of a graph model's report."""
+def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en", optimizer=None) -> Document:
+    """The document of a graph model's report (``optimizer``: as in `derive.report.build.build`)."""
     from derive.derivation import Derivation
-    from derive.report.build import _check_finite
-    from derive.train import sgd
+    from derive.report.build import _check_finite, with_rate
+    from derive.training import train
 
-    history = sgd(model, steps)
+    model, optimizer = with_rate(model, optimizer)
+    history = train(model, steps, optimizer)
     d = history.steps[0]
     _check_finite(d)
     s = _GraphShown(d, digits)
@@ -240,10 +241,12 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en")
     doc.add(*forward_section(s, lang), *loss_section(s, lang))
     doc.add(*backward_section(s, lang), *through_time_section(d, lang, s.number), *gradient_section(s, lang))
     if len(d.parameters) <= UPDATES:
-        doc.add(*backward.update_section(s, lang))
+        doc.add(*backward.update_section(s, lang, history))
+    elif not backward.plain(history):
+        doc.add(*backward.optimizer_intro(s, lang, history))
     else:
         doc.add(Heading(2, label(lang, "update")), Paragraph(label(lang, "update_text", lr=fmt(model.lr, digits, exact=True))))
-    doc.add(backward.gradient_table(s, lang))
+    doc.add(backward.gradient_table(s, lang, history))
     if steps > 1:
         final = Derivation(history.final)
         _check_finite(final)

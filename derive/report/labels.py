@@ -39,6 +39,22 @@ LABELS: dict[str, dict[str, str]] = {
         "update": "Update",
         "update_text": "Gradient descent with learning rate α = {lr}: W(t+1) = W(t) − α ∂L/∂W(t), all "
         "parameters at once.",
+        "update_optimizer": "{optimizer} with torch.optim.{torch}'s update, learning rate α = {lr}{options}. "
+        "{rule} The first step (t = {t}) for every parameter, last layer first:",
+        "rule_sgd": "The gradient g = ∂L/∂W + λW (weight decay λ enters the gradient); the momentum buffer "
+        "b(t) = μ b(t−1) + (1 − τ) g, with b(1) = g; W(t+1) = W(t) − α (g + μ b(t)) with Nesterov momentum, "
+        "else W(t+1) = W(t) − α b(t).",
+        "rule_adam": "Weight decay λ enters the gradient g = ∂L/∂W + λW; the moments m(t) = β₁ m(t−1) + "
+        "(1 − β₁) g and v(t) = β₂ v(t−1) + (1 − β₂) g² start at 0 and are divided by 1 − βᵗ (bias "
+        "correction); W(t+1) = W(t) − α m̂ / (√v̂ + ε).",
+        "rule_adamw": "As Adam, but weight decay is decoupled: W(t) is first multiplied by 1 − αλ, and the "
+        "moments see the gradient ∂L/∂W alone.",
+        "rule_rmsprop": "The mean square v(t) = a v(t−1) + (1 − a) g² (centered: minus the square of the "
+        "mean gradient ḡ), s = √v + ε; W(t+1) = W(t) − α g / s, or with momentum μ the buffer "
+        "b(t) = μ b(t−1) + g / s and W(t+1) = W(t) − α b(t).",
+        "rule_adagrad": "The sum of squares G(t) = G(t−1) + g²; the rate α / (1 + (t − 1) η) with lr_decay "
+        "η; W(t+1) = W(t) − α g / (√G + ε).",
+        "frozen_kept": "{name} is frozen: it keeps its value.",
         "steps": "Training steps",
         "steps_text": "The parameters before each step t and the loss there.",
         "decreasing": "The loss decreases at every step.",
@@ -105,6 +121,22 @@ LABELS: dict[str, dict[str, str]] = {
         "update": "가중치 갱신",
         "update_text": "학습률 α = {lr}인 경사 하강법: W(t+1) = W(t) − α ∂L/∂W(t), 모든 매개변수를 "
         "동시에 갱신합니다.",
+        "update_optimizer": "torch.optim.{torch}의 갱신 규칙을 따르는 {optimizer}, 학습률 α = {lr}{options}. "
+        "{rule} 첫 단계(t = {t})를 마지막 계층부터 매개변수마다 보입니다:",
+        "rule_sgd": "기울기 g = ∂L/∂W + λW (가중치 감쇠 λ는 기울기에 더해짐); 모멘텀 버퍼 "
+        "b(t) = μ b(t−1) + (1 − τ) g, b(1) = g; 네스테로프 모멘텀이면 W(t+1) = W(t) − α (g + μ b(t)), "
+        "아니면 W(t+1) = W(t) − α b(t).",
+        "rule_adam": "가중치 감쇠 λ는 기울기 g = ∂L/∂W + λW에 더해집니다; 모멘트 m(t) = β₁ m(t−1) + "
+        "(1 − β₁) g, v(t) = β₂ v(t−1) + (1 − β₂) g²는 0에서 시작하고 1 − βᵗ로 나누어 편향을 "
+        "보정합니다; W(t+1) = W(t) − α m̂ / (√v̂ + ε).",
+        "rule_adamw": "Adam과 같지만 가중치 감쇠가 분리되어 있습니다: W(t)에 먼저 1 − αλ를 곱하고, 모멘트는 "
+        "∂L/∂W만 봅니다.",
+        "rule_rmsprop": "제곱 평균 v(t) = a v(t−1) + (1 − a) g² (centered: 평균 기울기 ḡ의 제곱을 뺌), "
+        "s = √v + ε; W(t+1) = W(t) − α g / s, 모멘텀 μ가 있으면 b(t) = μ b(t−1) + g / s, "
+        "W(t+1) = W(t) − α b(t).",
+        "rule_adagrad": "제곱합 G(t) = G(t−1) + g²; 학습률 α / (1 + (t − 1) η) (lr_decay η); "
+        "W(t+1) = W(t) − α g / (√G + ε).",
+        "frozen_kept": "{name}은(는) 고정되어 값을 유지합니다.",
         "steps": "학습 단계",
         "steps_text": "각 단계 t 전의 매개변수와 그때의 손실입니다.",
         "decreasing": "단계마다 손실이 감소합니다.",

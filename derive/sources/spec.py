@@ -27,7 +27,7 @@ from typing import Any
 from derive.errors import DeriveError, SpecError, printable
 from derive.network import Linear, Network
 
-_TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze"}
+_TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze", "optimizer"}
 _DATA = {"x", "y"}
 _LAYER = {"weight", "bias", "activation"}
 
@@ -113,9 +113,25 @@ def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | 
             lr=document.get("lr", 1.0),
             name=printable(document.get("name", Path(where).stem if where != "spec" else "network")),
             freeze=document.get("freeze", ()),
+            optimizer=_optimizer(document.get("optimizer"), where),
         ),
         where,
     )
+
+
+def _optimizer(table: Any, where: str) -> Any:
+    """A spec's ``[optimizer]`` table: ``name`` (sgd, adam, adamw, rmsprop, adagrad) and torch's options."""
+    if table is None:
+        return None
+    from derive.training.optimizers import optimizer
+
+    if not isinstance(table, dict) or not isinstance(table.get("name"), str):
+        raise SpecError(f"{where}: [optimizer] must be a table with a 'name' (sgd, adam, adamw, rmsprop, adagrad)")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items() if k != "name"}
+    try:
+        return optimizer(table["name"], **options)
+    except DeriveError as err:
+        raise SpecError(f"{where}: [optimizer]: {err}") from None
 
 
 def to_document(network: Network) -> dict[str, Any]:
@@ -129,7 +145,14 @@ def to_document(network: Network) -> dict[str, Any]:
             {"weight": [list(row) for row in layer.weight], "bias": list(layer.bias), "activation": layer.activation}
             for layer in network.layers
         ],
-    } | ({"freeze": list(network.freeze)} if network.freeze else {})
+    } | ({"freeze": list(network.freeze)} if network.freeze else {}) | (
+        {"optimizer": {"name": network.optimizer.name, **_plain_options(network.optimizer)}}
+        if network.optimizer is not None else {}
+    )
+
+
+def _plain_options(opt: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in opt.options().items() if v is not None}
 
 
 def dumps_spec(network: Network, *, format: str = "toml") -> str:
@@ -143,10 +166,14 @@ def dumps_spec(network: Network, *, format: str = "toml") -> str:
     lines += ["", "[data]", f"x = {_toml(document['data']['x'])}", f"y = {_toml(document['data']['y'])}"]
     for layer in document["layers"]:
         lines += ["", "[[layers]]"] + [f"{key} = {_toml(value)}" for key, value in layer.items()]
+    if "optimizer" in document:
+        lines += ["", "[optimizer]"] + [f"{key} = {_toml(value)}" for key, value in document["optimizer"].items()]
     return "\n".join(lines) + "\n"
 
 
 def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)  # a TOML basic string
     if isinstance(value, list):

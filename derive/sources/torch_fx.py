@@ -71,16 +71,23 @@ def from_torch(
     reduction: str | None = None,
     freeze: Any = (),
     name: str | None = None,
+    optimizer: Any = None,
 ) -> Network | Any:
     """The `Network` (a chain) or `Model` (any other graph) of a torch module with its current weights.
 
     ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
     whose ``reduction`` is then used; None when ``forward(x, y)`` returns the loss itself. ``x`` and ``y`` are tensors, arrays or lists, one row per sample
     (``cross_entropy``: class indices, ``y = [2, 0, 1]``). ``freeze`` adds parameter names to the frozen ones.
+    ``optimizer``: a ``torch.optim`` optimizer over the module's parameters, before its first step; a chain
+    keeps it (class and options) for `derive.train` and reports, and parameters it does not update are frozen.
+    A graph model does not carry one: pass it to ``derive.train(model, steps, optimizer=…)``.
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise UnsupportedModelError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
+    if optimizer is not None:
+        return _with_optimizer(module, optimizer, dict(loss=loss, x=x, y=y, lr=lr, reduction=reduction,
+                                                       freeze=freeze, name=name))
     if loss is None:  # forward(x, y) returns the loss: a graph model
         from derive.sources.torch_graph import read_graph
 
@@ -105,6 +112,22 @@ def from_torch(
     from derive.sources.torch_graph import read_graph
 
     return read_graph(module, x, loss=loss_name, y=y, reduction=reduction, lr=lr, freeze=freeze, name=name)
+
+
+def _with_optimizer(module: Any, optimizer: Any, options: dict) -> Network | Any:
+    """`from_torch` of ``module`` with a torch optimizer read into the network (see `from_torch`)."""
+    from derive.sources.torch_optimizer import optimized_keys, read_optimizer
+
+    opt = read_optimizer(optimizer)
+    network = from_torch(module, **options)
+    if not isinstance(network, Network):
+        raise DeriveError(
+            "a graph model does not carry an optimizer: read it without one and pass the optimizer to "
+            "derive.train(model, steps, optimizer=…) or derive.report(model, optimizer=…)"
+        )
+    updated = optimized_keys(optimizer, module)
+    left = [p.name for p in network.parameters() if p.torch not in updated and not p.frozen]
+    return network.replace(optimizer=opt, freeze=(*network.freeze, *left) if left else None)
 
 
 def read_module(module: Any) -> tuple[list[Linear], list[str]]:
