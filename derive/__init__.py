@@ -11,6 +11,7 @@
 
 from derive.code import code
 from derive.derivation import Derivation, derive, gradients
+from derive.hessian import Hessian, hessian, hessian_vector_product
 from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
 from derive.forms import grads_document
 from derive.network import Linear, Network, Parameter
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Derivation",
     "DeriveError",
+    "Hessian",
     "History",
     "OPTIMIZERS",
     "Optimizer",
@@ -41,6 +43,8 @@ __all__ = [
     "examples",
     "from_torch",
     "gradients",
+    "hessian",
+    "hessian_vector_product",
     "grads_document",
     "load_spec",
     "loads_spec",

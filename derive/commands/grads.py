@@ -8,6 +8,7 @@ import json
 from derive.backprop import MAX_OPERATIONS
 from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
 from derive.derivation import Derivation
+from derive.hessian import hessian
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.network import Network
 
@@ -29,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
     add_optimizer(parser)
+    parser.add_argument("--hessian", action="store_true",
+                        help="also the Hessian ∂²L/∂p_i∂p_j (JSON: a \"hessian\" object; text: a matrix)")
     parser.set_defaults(run=run)
     return parser
 
@@ -45,10 +48,17 @@ def run(network: Network, args: argparse.Namespace) -> str:
         document = grads_document(derivation, form=args.form)
         if opt is not None:
             document["optimizer"] = optimizer_step(derivation, opt)
+        if args.hessian:
+            H = hessian(derivation)
+            document["hessian"] = {"names": H.names, "values": H.values.tolist()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if args.format == "latex":
         return grads_latex(derivation, args.form)
     text = _grads_text(derivation)  # the text table chooses its own form per line
+    if args.hessian:
+        H = hessian(derivation)
+        text += "\nHessian ∂²L/∂p_i∂p_j:\n" + f"{'':<10}" + "".join(f" {n:>12}" for n in H.names) + "\n"
+        text += "".join(f"{n:<10}" + "".join(f" {v:>12.6g}" for v in row) + "\n" for n, row in zip(H.names, H.values))
     if opt is not None:
         step = optimizer_step(derivation, opt)
         text += f"\nafter one {opt.name} step (torch.optim.{opt.torch_name}, lr {step['lr']:g}):\n"
