@@ -98,3 +98,23 @@ def test_grads_hessian_from_the_command_line():
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert np.abs(np.array(document["hessian"]["values"]) - torch_hessian_of_chain(derive.examples.seed())).max() < 1e-10
+
+
+def test_the_report_section_renders_compiles_and_shows_the_hessian(katex):  # noqa: F811
+    from tests.test_report_tools import evaluate, need_pdflatex, read_equations
+
+    text = derive.report(derive.examples.seed(), format="md", hessian=True)
+    section = text.split("## Second order: the Hessian")[1]
+    assert not katex.errors([(f"#{i}", b) for i, b in enumerate(markdown_math(section))])
+    H = derive.hessian(derive.examples.seed())
+    (matrix,) = [parts[-1] for lhs, parts in read_equations(section) if lhs.replace(" ", "") == r"\nabla^2\mathcal{L}"]
+    shown = evaluate(matrix)
+    for row, values in zip(shown, H.values):
+        for cell, value in zip(row, values):
+            assert cell.lo - 1e-12 <= value <= cell.hi + 1e-12
+    top = np.linalg.eigvalsh(H.values).max()
+    assert f"α &lt; 2/λ\\_max = {2 / top:.4f}" in section
+    need_pdflatex()
+    from derive.report.pdf import compile_pdf
+
+    assert compile_pdf(derive.report(derive.examples.seed(), format="tex", hessian=True)).startswith(b"%PDF")

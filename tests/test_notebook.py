@@ -32,6 +32,9 @@ def test_the_tutorial_notebook_runs_and_shows_what_it_says():
     assert "def gradients(x, y, W1, b1, W2, b2):" in shown(code, "stream")
     assert "wrong: W of layer 1, b of layer 1" in shown(graded, "stream")
     assert "# Derivation report: seed" in shown(report, "text/markdown")
+    history, curvature = report + 1, report + 2
+    assert "| 3 |  | 0.7355 |" in shown(history, "text/markdown")  # W1 after three Adam steps
+    assert r"\begin{array}" in shown(curvature, "text/markdown") and "0.1047" in shown(curvature, "text/markdown")
 
 
 def test_displays_render_in_katex_and_reprs_are_short(katex):  # noqa: F811

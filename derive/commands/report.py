@@ -37,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")
     add_max_params(parser, MAX_PARAMETERS, "reports print every one")
     add_optimizer(parser)
+    parser.add_argument("--hessian", action="store_true", help="add the second-order section (the Hessian)")
     parser.set_defaults(run=run)
     return parser
 
@@ -44,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(network: Network, args: argparse.Namespace) -> str:
     form, pdf = _format(args.format, args.output, args.pdf)
     options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params,
-                   optimizer=optimizer_from(args, getattr(network, "optimizer", None)))
+                   optimizer=optimizer_from(args, getattr(network, "optimizer", None)), hessian=args.hessian)
     if pdf:
         if not args.output:
             raise DeriveError("--pdf writes a binary file: give -o FILE.pdf")

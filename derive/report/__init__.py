@@ -37,6 +37,7 @@ def report(
     *,
     max_parameters: int = MAX_PARAMETERS,
     optimizer: str | Optimizer | None = None,
+    hessian: bool = False,
     **options: object,
 ) -> str:
     """The report of ``network`` as text: ``format`` is ``"tex"``, ``"md"`` or ``"html"``.
@@ -44,7 +45,8 @@ def report(
     ``steps``: SGD steps (the first in full, later ones as a table); ``digits``: decimal places shown;
     ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks (`ReportTooLarge`);
     ``optimizer``: a name (sgd, adam, adamw, rmsprop, adagrad) with ``options`` named as in torch.optim, or
-    an `Optimizer` (default: plain SGD with the network's learning rate).
+    an `Optimizer` (default: plain SGD with the network's learning rate); ``hessian``: add the second-order
+    section (the Hessian, one entry's expression, the learning-rate bound of its largest eigenvalue).
     """
     opt = None if optimizer is None and not options else make_optimizer(optimizer, **options)
     if format not in RENDERERS:
@@ -56,8 +58,14 @@ def report(
             f"{max_parameters:,} (raise the limit with --max-params N, or max_parameters=N)"
         )
     if isinstance(network, Model):
-        return RENDERERS[format](build_model(network, steps=steps, digits=digits, lang=lang, optimizer=opt))
-    return RENDERERS[format](build(network, steps=steps, digits=digits, lang=lang, optimizer=opt))
+        document = build_model(network, steps=steps, digits=digits, lang=lang, optimizer=opt)
+    else:
+        document = build(network, steps=steps, digits=digits, lang=lang, optimizer=opt)
+    if hessian:
+        from derive.hessian import hessian_section
+
+        document.add(*hessian_section(network, lang, digits))
+    return RENDERERS[format](document)
 
 
 __all__ = ["FORMATS", "LANGUAGES", "MAX_PARAMETERS", "ReportTooLarge", "build", "compile_pdf", "report"]

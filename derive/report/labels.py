@@ -72,6 +72,12 @@ LABELS: dict[str, dict[str, str]] = {
         "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
         "exact (float64) value; no rounded number is used again in a later step.",
         "model": "The model",
+        "hessian": "Second order: the Hessian",
+        "hessian_text": "The second derivatives ∂²L/∂p_i∂p_j of the loss: the curvature of the loss around the "
+        "current parameters (symmetric: each pair once).",
+        "hessian_order": "Rows and columns in the order {names}.",
+        "hessian_rate": "Its largest eigenvalue is λ_max = {top}: on the local quadratic model, gradient descent "
+        "is stable for a learning rate α < 2/λ_max = {bound}.",
         "through_time": "Through time",
         "through_time_text": "Backpropagation through time multiplies one step's Jacobian ∂h_{{t+1}}/∂h_t per step: "
         "the norm of their product ∂h_T/∂h_t shows how much of the last step's gradient reaches step t "
@@ -154,6 +160,11 @@ LABELS: dict[str, dict[str, str]] = {
         "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
         "model": "모델 구조",
+        "hessian": "2차 미분: 헤세 행렬",
+        "hessian_text": "손실의 2차 미분 ∂²L/∂p_i∂p_j: 현재 매개변수 주변에서 손실의 곡률입니다(대칭: 각 쌍은 한 번).",
+        "hessian_order": "행과 열의 순서: {names}.",
+        "hessian_rate": "가장 큰 고윳값은 λ_max = {top}입니다: 국소 2차 모델에서 경사 하강법은 학습률 "
+        "α < 2/λ_max = {bound}일 때 안정적입니다.",
         "through_time": "시간에 따른 기울기",
         "through_time_text": "시간 역전파는 단계마다 야코비 행렬 ∂h_{{t+1}}/∂h_t를 곱합니다. 그 곱 ∂h_T/∂h_t의 노름은 "
         "마지막 단계의 기울기가 단계 t까지 얼마나 전달되는지 보여 줍니다(인수가 작으면 줄어들고—기울기 소실—크면 "

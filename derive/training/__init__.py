@@ -47,6 +47,22 @@ class History:
         """The loss before each update."""
         return [d.loss for d in self.steps]
 
+    def __repr__(self) -> str:
+        losses = ", ".join(f"{v:.4g}" for v in self.losses)
+        return f"History({self.optimizer.name}, {len(self.steps)} steps, losses [{losses}])"
+
+    def _repr_markdown_(self) -> str:
+        """The losses and the parameters before every step and after the last, as a Markdown table."""
+        names = [p.name for p in self.steps[0].parameters][:8]
+        final = {p.name: p.value for p in self.final.parameters()}
+        rows = [[f"{t}", f"{d.loss:.4f}", *(f"{p.parameter.value:.4f}" for p in d.parameters[:8])]
+                for t, d in enumerate(self.steps)]
+        rows.append([f"{len(self.steps)}", "", *(f"{final[n]:.4f}" for n in names)])
+        more = " (first 8 parameters)" if len(self.steps[0].parameters) > 8 else ""
+        lines = [f"**Training**: {len(self.steps)} steps of {self.optimizer.name}{more}", "",
+                 "| t | L | " + " | ".join(names) + " |", "|" + "---:|" * (len(names) + 2)]
+        return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
+
 
 def learning_rate(opt: Optimizer, network: Network | Model) -> float:
     """The optimizer's ``lr``, else the network's."""
