@@ -167,6 +167,9 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--reduction", choices=REDUCTIONS, help="default: the source's, else mean")
     data.add_argument("--lr", metavar="A", type=float, help="learning rate (default: the source's, else 1)")
     data.add_argument("--freeze", metavar="NAMES", help="parameters kept in updates, e.g. 'b1,b2' (adds to the source's)")
+    data.add_argument("--l2", type=float, metavar="λ", help="add λ·Σ p² to the loss (an L2 penalty, derived as part of L)")
+    data.add_argument("--l1", type=float, metavar="λ", help="add λ·Σ |p| to the loss (an L1 penalty)")
+    data.add_argument("--penalize", metavar="NAMES", help="the parameters --l2/--l1 penalize (default: every weight)")
 
 
 def _network(args: argparse.Namespace) -> Network | Any | None:
@@ -190,6 +193,13 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
     freeze = None
     if getattr(args, "freeze", None) is not None:
         freeze = (*network.freeze, *(name.strip() for name in args.freeze.split(",") if name.strip()))
+    penalty = {key: getattr(args, key, None) for key in ("l2", "l1")}
+    if getattr(args, "penalize", None) is not None:
+        penalty["penalized"] = tuple(name.strip() for name in args.penalize.split(",") if name.strip())
+    if any(v is not None for v in penalty.values()):
+        if not isinstance(network, Network):
+            raise DeriveError("--l2/--l1 are for chains; for a graph model, add the penalty in forward(x, y)")
+        network = network.replace(**penalty)
     return network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
 
 

@@ -114,6 +114,8 @@ def _leaf_values(network: Network, graph) -> dict[sp.Symbol, float]:
         point.update(zip(symbols, row))
     for p, s in zip(network.parameters(), graph.parameters):
         point[s] = p.value
+    for lam in graph.penalties:  # lambda_2, lambda_1
+        point[lam] = network.l2 if lam.name == "lambda_2" else network.l1
     return point
 
 

@@ -56,6 +56,8 @@ class Graph:
     post: tuple[tuple[tuple[sp.Symbol, ...], ...], ...]  # a: [layer][sample][unit]
     loss: sp.Symbol
     latex_names: dict[sp.Symbol, str]
+    #: the λ symbols of the penalties in the loss (λ₂, λ₁), whose values are the network's l2 and l1
+    penalties: tuple[sp.Symbol, ...] = ()
 
     @property
     def parameters(self) -> tuple[sp.Symbol, ...]:
@@ -152,7 +154,22 @@ def build_graph(arch: Architecture) -> Graph:
         partials += [(p, scale * d) for p, d in zip(yhat, loss.derivative(yhat, y))]
     L = sp.Symbol("L")
     names[L] = r"\mathcal{L}"
-    nodes.append(Node(L, scale * sp.Add(*terms), tuple(partials), "loss", 0, 0, 0))
+    expr = scale * sp.Add(*terms)
+    by_name = {s.name: s for layer in weights for row in layer for s in row} | {
+        s.name: s for layer in biases for s in layer}
+    penalties = []
+    for which, chosen in arch.penalty:  # L = loss + λ₂ Σ p² + λ₁ Σ |p|: a penalty is part of the function
+        lam = sp.Symbol(f"lambda_{which[1]}")
+        names[lam] = rf"\lambda_{{{which[1]}}}"
+        penalties.append(lam)
+        params = [by_name[n] for n in chosen]
+        if which == "l2":
+            expr += lam * sp.Add(*(p**2 for p in params))
+            partials += [(p, 2 * lam * p) for p in params]
+        else:
+            expr += lam * sp.Add(*(sp.Abs(p) for p in params))
+            partials += [(p, lam * sp.sign(p)) for p in params]
+    nodes.append(Node(L, expr, tuple(partials), "loss", 0, 0, 0))
 
     return Graph(
         architecture=arch,
@@ -165,4 +182,5 @@ def build_graph(arch: Architecture) -> Graph:
         post=tuple(post),
         loss=L,
         latex_names=names,
+        penalties=tuple(penalties),
     )

@@ -130,6 +130,8 @@ class Architecture:
     loss: str
     reduction: str
     batch: int
+    #: penalties added to the loss: (("l2", ("W1", "W2", …)), ("l1", (…))); their λ are values, not structure
+    penalty: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,10 @@ class Network:
     #: the optimizer of `derive.train` and reports when none is named (a spec's ``[optimizer]``, or
     #: ``from_torch(optimizer=…)``); None: plain SGD
     optimizer: Any = field(default=None, compare=False)
+    #: penalties added to the loss, L = loss + l2·Σ p² + l1·Σ |p| over ``penalized`` (default: every weight)
+    l2: float = 0.0
+    l1: float = 0.0
+    penalized: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from derive.training.optimizers import Optimizer
@@ -210,6 +216,20 @@ class Network:
         object.__setattr__(self, "lr", lr)
         known = [p.name for p in (*_weights(layers), *_biases(layers))]
         object.__setattr__(self, "freeze", _freeze(self.freeze, known))
+        for which in ("l1", "l2"):
+            value = _number(getattr(self, which), which)
+            if value < 0:
+                raise ValueDomainError(f"{which} must be ≥ 0 (a penalty's weight λ), got {value!r}")
+            object.__setattr__(self, which, value)
+        if self.penalized and not (self.l1 or self.l2):
+            raise DeriveError("penalized names parameters, but neither l1 nor l2 is set (--l2 λ, --l1 λ)")
+        if self.l1 or self.l2:
+            chosen = self.penalized or [p.name for p in _weights(layers)]
+            for name in chosen:
+                if name not in known:
+                    raise DeriveError(f"penalized: no parameter {name!r}; parameters: {', '.join(known)}."
+                                      f"{did_you_mean(str(name), known)}")
+            object.__setattr__(self, "penalized", tuple(n for n in known if n in chosen))
 
     @property
     def batch(self) -> int:
@@ -218,8 +238,9 @@ class Network:
     @property
     def architecture(self) -> Architecture:
         sizes = (self.layers[0].in_features, *(layer.out_features for layer in self.layers))
+        penalty = tuple((which, self.penalized) for which in ("l2", "l1") if getattr(self, which))
         return Architecture(
-            sizes, tuple(layer.activation for layer in self.layers), self.loss, self.reduction, self.batch
+            sizes, tuple(layer.activation for layer in self.layers), self.loss, self.reduction, self.batch, penalty
         )
 
     def parameters(self) -> list[Parameter]:

@@ -63,7 +63,10 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
 
         return compile_model(network)
     if form == "matrix":
-        return compile_matrix(network, backend=backend)
+        matrix = compile_matrix(network, backend=backend)
+        if not network.penalized:
+            return matrix
+        return lambda x, y, *tensors: add_penalty(network, matrix(x, y, *tensors), tensors)
     arch = network.architecture
     kernel = _kernel(arch.sizes, arch.activations, arch.loss, backend)
     spec = lookup_loss(arch.loss)
@@ -85,9 +88,24 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
         total = per_sample.sum(1)
         if mean:
             total = total / spec.term_count(batch, outputs)
-        return _unflatten(total, shapes)
+        return add_penalty(network, _unflatten(total, shapes), tensors)
 
     return gradients
+
+
+def add_penalty(network: Network, grads: list[Any], tensors: Sequence[Any]) -> list[Any]:
+    """The penalties' gradients added to the loss's: 2·l2·p + l1·sign(p) on the penalized entries."""
+    if not network.penalized:
+        return grads
+    chosen = set(network.penalized)
+    grads = [g.copy() if hasattr(g, "copy") else g.clone() for g in grads]
+    for p in network.parameters():
+        if p.name in chosen:
+            k = 2 * (p.layer - 1) + (0 if p.tensor == "weight" else 1)
+            value = tensors[k][p.index]
+            sign = float(value > 0) - float(value < 0)  # a Python number: the tensor's dtype is kept
+            grads[k][p.index] = grads[k][p.index] + 2 * network.l2 * value + network.l1 * sign
+    return grads
 
 
 def tensor_shapes(network: Network) -> list[tuple[int, ...]]:

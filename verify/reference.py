@@ -101,7 +101,32 @@ class Forward:
 
 
 def forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
-    """Run ``model`` on ``x`` and the network's loss against ``y`` (see the module note on BCE)."""
+    """Run ``model`` on ``x`` and the network's loss against ``y`` (see the module note on BCE), plus the
+    network's penalties (l2·Σ p² + l1·Σ |p| over its penalized parameters), as torch users write them."""
+    result = _data_forward(network, model, x, y, exact_bce=exact_bce)
+    if not network.penalized:
+        return result
+    penalty = penalty_of(network, model)
+    result.loss = result.loss + penalty
+    result.value += float(penalty.detach())
+    return result
+
+
+def penalty_of(network: Network, model: Any) -> Any:
+    """``l2·Σ p² + l1·Σ |p|`` over the penalized parameters, from the torch model's own tensors."""
+    torch = _torch()
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    chosen = set(network.penalized)
+    total = 0
+    for p in network.parameters():
+        if p.name in chosen:
+            value = getattr(linears[p.layer - 1], p.tensor)[p.index]
+            total = total + network.l2 * value**2 + network.l1 * value.abs()
+    return total
+
+
+def _data_forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
+    """The data loss alone (see `forward`)."""
     torch = _torch()
     pre, hidden, intermediates = [], x, []
     for module in model:

@@ -94,6 +94,8 @@ def loss_section(s: Shown, lang: str) -> list:
         for symbol in g.predictions[0]:
             blocks.append(Equation(names[symbol], (s.name(symbol), s.value(symbol))))
     node = g.node[g.loss]
+    if g.penalties:
+        blocks.append(Paragraph(label(lang, "penalty_text")))
     blocks.append(Equation(s.name(g.loss), (s.latex(node.expr, names), s.substitute(node.expr), s.value(g.loss))))
     return blocks
 

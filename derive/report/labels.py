@@ -72,6 +72,10 @@ LABELS: dict[str, dict[str, str]] = {
         "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
         "exact (float64) value; no rounded number is used again in a later step.",
         "model": "The model",
+        "penalty_text": "The loss includes a penalty on chosen parameters, λ₂ Σ p² (L2) and λ₁ Σ |p| (L1), derived "
+        "with the rest of L. It is not an optimizer's weight decay: with plain SGD an L2 penalty λ and weight_decay 2λ "
+        "give the same steps, but Adam divides the penalty's gradient by √v̂ like any other gradient, while AdamW "
+        "shrinks every weight by lr·weight_decay directly, so there they differ.",
         "hessian": "Second order: the Hessian",
         "hessian_text": "The second derivatives ∂²L/∂p_i∂p_j of the loss: the curvature of the loss around the "
         "current parameters (symmetric: each pair once).",
@@ -160,6 +164,10 @@ LABELS: dict[str, dict[str, str]] = {
         "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
         "model": "모델 구조",
+        "penalty_text": "손실에는 선택한 매개변수에 대한 벌점 λ₂ Σ p²(L2)와 λ₁ Σ |p|(L1)이 포함되며, L의 나머지와 함께 "
+        "미분합니다. 이는 옵티마이저의 가중치 감쇠와 다릅니다: 일반 SGD에서는 L2 벌점 λ와 weight_decay 2λ가 같은 갱신을 "
+        "주지만, Adam은 벌점의 기울기도 다른 기울기처럼 √v̂로 나누고 AdamW는 모든 가중치를 lr·weight_decay만큼 직접 "
+        "줄이므로 서로 다릅니다.",
         "hessian": "2차 미분: 헤세 행렬",
         "hessian_text": "손실의 2차 미분 ∂²L/∂p_i∂p_j: 현재 매개변수 주변에서 손실의 곡률입니다(대칭: 각 쌍은 한 번).",
         "hessian_order": "행과 열의 순서: {names}.",

@@ -27,7 +27,8 @@ from typing import Any
 from derive.errors import DeriveError, SpecError, printable
 from derive.network import Linear, Network
 
-_TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze", "optimizer"}
+_TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze", "optimizer", "regularization"}
+_REGULARIZATION = {"l2", "l1", "parameters"}
 _DATA = {"x", "y"}
 _LAYER = {"weight", "bias", "activation"}
 
@@ -114,9 +115,18 @@ def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | 
             name=printable(document.get("name", Path(where).stem if where != "spec" else "network")),
             freeze=document.get("freeze", ()),
             optimizer=_optimizer(document.get("optimizer"), where),
+            **_regularization(document.get("regularization"), where),
         ),
         where,
     )
+
+
+def _regularization(table: Any, where: str) -> dict[str, Any]:
+    """A spec's ``[regularization]`` table: ``l2``, ``l1`` (λ) and ``parameters`` (default: every weight)."""
+    if table is None:
+        return {}
+    _table(table, f"{where}: regularization", _REGULARIZATION, required=())
+    return {"l2": table.get("l2", 0.0), "l1": table.get("l1", 0.0), "penalized": tuple(table.get("parameters", ()))}
 
 
 def _optimizer(table: Any, where: str) -> Any:
@@ -148,6 +158,9 @@ def to_document(network: Network) -> dict[str, Any]:
     } | ({"freeze": list(network.freeze)} if network.freeze else {}) | (
         {"optimizer": {"name": network.optimizer.name, **_plain_options(network.optimizer)}}
         if network.optimizer is not None else {}
+    ) | (
+        {"regularization": {"l2": network.l2, "l1": network.l1, "parameters": list(network.penalized)}}
+        if network.penalized else {}
     )
 
 
@@ -166,8 +179,9 @@ def dumps_spec(network: Network, *, format: str = "toml") -> str:
     lines += ["", "[data]", f"x = {_toml(document['data']['x'])}", f"y = {_toml(document['data']['y'])}"]
     for layer in document["layers"]:
         lines += ["", "[[layers]]"] + [f"{key} = {_toml(value)}" for key, value in layer.items()]
-    if "optimizer" in document:
-        lines += ["", "[optimizer]"] + [f"{key} = {_toml(value)}" for key, value in document["optimizer"].items()]
+    for table in ("optimizer", "regularization"):
+        if table in document:
+            lines += ["", f"[{table}]"] + [f"{key} = {_toml(value)}" for key, value in document[table].items()]
     return "\n".join(lines) + "\n"
 
 
