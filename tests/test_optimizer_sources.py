@@ -80,10 +80,11 @@ def test_graph_models_take_the_torch_optimizer_in_train():
     module = Residual()
     x, y = [[1.0, 2.0], [0.5, -1.0]], [[0.5], [-0.25]]
     model = derive.from_torch(copy.deepcopy(module), loss="mse", x=x, y=y)
-    with pytest.raises(derive.DeriveError, match="does not carry an optimizer"):
-        derive.from_torch(copy.deepcopy(module), loss="mse", x=x, y=y,
-                          optimizer=torch.optim.Adagrad(module.parameters(), lr=0.1))
+    carried = copy.deepcopy(module)
+    with_optimizer = derive.from_torch(carried, loss="mse", x=x, y=y,
+                                       optimizer=torch.optim.Adagrad(carried.parameters(), lr=0.1, lr_decay=0.5))
     history = derive.train(model, 3, optimizer=torch.optim.Adagrad(module.parameters(), lr=0.1, lr_decay=0.5))
+    assert derive.train(with_optimizer, 3).losses == history.losses  # the graph model carries its optimizer
     xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
     losses, _, params, _ = torch_run(module, lambda m: torch.nn.functional.mse_loss(m(xt), yt), "Adagrad",
                                      dict(lr=0.1, lr_decay=0.5), 3)

@@ -110,6 +110,8 @@ class Model:
     frozen: tuple[str, ...] = ()
     freeze: tuple[str, ...] = ()
     module: Any = field(default=None, repr=False)
+    #: the optimizer of `derive.train` and reports when none is named (``from_torch(optimizer=…)``)
+    optimizer: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not math.isfinite(self.lr):

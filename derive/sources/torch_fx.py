@@ -78,9 +78,9 @@ def from_torch(
     ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
     whose ``reduction`` is then used; None when ``forward(x, y)`` returns the loss itself. ``x`` and ``y`` are tensors, arrays or lists, one row per sample
     (``cross_entropy``: class indices, ``y = [2, 0, 1]``). ``freeze`` adds parameter names to the frozen ones.
-    ``optimizer``: a ``torch.optim`` optimizer over the module's parameters, before its first step; a chain
-    keeps it (class and options) for `derive.train` and reports, and parameters it does not update are frozen.
-    A graph model does not carry one: pass it to ``derive.train(model, steps, optimizer=…)``.
+    ``optimizer``: a ``torch.optim`` optimizer over the module's parameters, before its first step; the chain
+    or graph model keeps it (class and options) for `derive.train` and reports, and parameters it does not
+    update are frozen.
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
@@ -119,12 +119,7 @@ def _with_optimizer(module: Any, optimizer: Any, options: dict) -> Network | Any
     from derive.sources.torch_optimizer import optimized_keys, read_optimizer
 
     opt = read_optimizer(optimizer)
-    network = from_torch(module, **options)
-    if not isinstance(network, Network):
-        raise DeriveError(
-            "a graph model does not carry an optimizer: read it without one and pass the optimizer to "
-            "derive.train(model, steps, optimizer=…) or derive.report(model, optimizer=…)"
-        )
+    network = from_torch(module, **options)  # a chain (Network) or a graph model (Model): both carry it
     updated = optimized_keys(optimizer, module)
     left = [p.name for p in network.parameters() if p.torch not in updated and not p.frozen]
     return network.replace(optimizer=opt, freeze=(*network.freeze, *left) if left else None)
