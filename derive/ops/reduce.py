@@ -47,6 +47,12 @@ def _groups(x: np.ndarray, dims: tuple[int, ...] | None, keepdim: bool, what: st
     return shape, outer, groups()
 
 
+def average(elements: list[sp.Expr], count: int) -> tuple[sp.Expr, list]:
+    """Σ e / count (``count`` may exceed the elements: average pooling counts padded zeros), ∂/∂e = 1/count."""
+    share = sp.Rational(1, count)
+    return total([share * e for e in elements]), [(e, share) for e in elements]
+
+
 @dataclass(frozen=True)
 class _Reduction(TensorOp):
     dims: tuple[int, ...] | None = None
@@ -85,8 +91,7 @@ class Mean(_Reduction):
     def element(self, out: sp.Symbol, elements: list[sp.Expr]) -> tuple[sp.Expr, list]:
         if not elements:
             raise ShapeError("mean of an empty tensor")
-        share = sp.Rational(1, len(elements))
-        return total([share * e for e in elements]), [(e, share) for e in elements]
+        return average(elements, len(elements))
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{mean}}\left({inputs[0]}\right)"

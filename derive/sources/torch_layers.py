@@ -1,4 +1,4 @@
-"""Torch layers read as several ops or as none: LayerNorm and BatchNorm1d as their textbook steps (mean,
+"""Torch layers read as several ops or as none: LayerNorm and BatchNorm1d/2d as their textbook steps (mean,
 centring, variance, normalisation, scale and shift, each a named node), dropout (refused where it can drop),
 and Embedding (rows picked by token ids).
 """
@@ -44,17 +44,23 @@ def layer_norm(call: Call) -> Ref:
     return _affine(call, hat, call.reader.parameter(path, "weight"), call.reader.parameter(path, "bias"))
 
 
+#: the input ranks each batch norm takes, and how it says so
+_BATCH_NORM_RANKS = {"BatchNorm1d": ((2, 3), "N × C or N × C × L"), "BatchNorm2d": ((4,), "N × C × H × W")}
+
+
 def batch_norm(call: Call) -> Ref:
+    """BatchNorm1d/2d: statistics over every dim but the channels' (dim 1), per-channel γ, β as (C, 1, …)."""
     module, path, x = call.module, call.node.target, call.args[0]
     ndim = x.real.dim()
-    if ndim not in (2, 3):
-        call.refuse(f"a {ndim}-D input (BatchNorm1d takes N × C or N × C × L)")
-    dims = (0,) if ndim == 2 else (0, 2)
+    ranks, takes = _BATCH_NORM_RANKS[type(module).__name__]
+    if ndim not in ranks:
+        call.refuse(f"a {ndim}-D input ({type(module).__name__} takes {takes})")
+    dims = (0, *range(2, ndim))
 
     def per_channel(ref: Ref | None, what: str) -> Ref | None:
         if ref is None or ndim == 2:
             return ref
-        return call.op("reshape", ref, name=f"{call.node.name}_{what}", shape=(-1, 1))
+        return call.op("reshape", ref, name=f"{call.node.name}_{what}", shape=(-1, *(1,) * (ndim - 2)))
 
     if module.training or module.running_mean is None:  # batch statistics: part of the function
         hat = _normalize(call, x, dims, module.eps)

@@ -14,6 +14,7 @@ from typing import Any
 
 from derive.errors import did_you_mean
 from derive.model.build import Ref
+from derive.sources import torch_conv
 from derive.sources.torch_fx import UnsupportedModelError, _activation
 from derive.sources.torch_layers import batch_norm, dropout_function, dropout_module, embedding, layer_norm
 from derive.sources.torch_recurrent import recurrent_cell, recurrent_layer
@@ -271,6 +272,7 @@ MODULES: dict[str, Callable[[Call], Ref | None]] = {
     "LayerNorm": layer_norm, "BatchNorm1d": batch_norm, "Embedding": embedding,
     "RNN": recurrent_layer, "LSTM": recurrent_layer, "GRU": recurrent_layer,
     "RNNCell": recurrent_cell, "LSTMCell": recurrent_cell, "GRUCell": recurrent_cell,
+    "BatchNorm2d": batch_norm, **torch_conv.MODULES,
 }  # fmt: skip
 
 METHODS: dict[str, Callable[[Call], Ref | None]] = {
@@ -332,6 +334,7 @@ def functions(torch: Any) -> dict[Any, Callable[[Call], Ref | None]]:
         torch.concat: _join("cat"), torch.stack: _join("stack"), operator.getitem: _getitem,
         torch.sum: _reduction("sum"), torch.mean: _reduction("mean"), torch.logsumexp: _reduction("logsumexp"),
         F.dropout: dropout_function, getattr: _attribute, torch.zeros_like: _filled, torch.ones_like: _filled,
+        **torch_conv.functions(F),
     }  # fmt: skip
 
 
