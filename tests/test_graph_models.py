@@ -67,21 +67,26 @@ def test_every_gradient_equals_autograd_of_the_module(name):
     assert_matches_autograd(gradients, d.loss, module, x, y, loss)
 
 
-@pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
-def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
-    """derive grads --torch FILE:CLASS --x X.npy --y Y.npy --format json, against autograd of the module."""
-    x, y, loss = graph_zoo.CASES[name]
+def grads_from_the_command_line(zoo, name, tmp_path):
+    """derive grads --torch ZOO:NAME --x X.npy --y Y.npy --format json: [(torch key, index, gradient)], loss."""
+    x, y, loss = zoo.CASES[name]
     np.save(tmp_path / "X.npy", np.array(x))  # whole numbers stay integers: token ids for TokenMean
     np.save(tmp_path / "Y.npy", np.array(y))
     result = subprocess.run(
-        [sys.executable, "-m", "derive", "grads", "--torch", f"{ZOO}:{name}", "--x", str(tmp_path / "X.npy"),
-         "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
+        [sys.executable, "-m", "derive", "grads", "--torch", f"{zoo.__file__}:{name}",
+         "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    gradients = [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]]
-    assert_matches_autograd(gradients, document["loss"], getattr(graph_zoo, name)(), x, y, loss)
+    return [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]], document["loss"]
+
+
+@pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
+def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
+    x, y, loss = graph_zoo.CASES[name]
+    gradients, value = grads_from_the_command_line(graph_zoo, name, tmp_path)
+    assert_matches_autograd(gradients, value, getattr(graph_zoo, name)(), x, y, loss)
 
 
 def test_a_model_with_its_own_loss_from_the_command_line(tmp_path):
@@ -131,7 +136,7 @@ def test_graph_parameter_names_follow_the_module_path():
 class _Conv(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = torch.nn.Conv1d(1, 1, 2)
+        self.conv = torch.nn.ConvTranspose1d(1, 1, 2)
 
     def forward(self, x):
         return self.conv(x.unsqueeze(1)).flatten(1)
@@ -161,7 +166,7 @@ F = torch.nn.functional
 @pytest.mark.parametrize(
     "module, message",
     [
-        (_Conv(), r"unsupported module Conv1d at 'conv' \(test_graph_models.py:\d+\); supported: .*Linear"),
+        (_Conv(), r"unsupported module ConvTranspose1d at 'conv' \(test_graph_models.py:\d+\); supported: .*Linear"),
         (_Item(), r"unsupported tensor method .item\(\) in _Item.forward \(test_graph_models.py:\d+\)"),
         (_TrainDropout(), r"F.dropout in _TrainDropout.forward \(test_graph_models.py:\d+\) has training=True"
                           r".*self.eval\(\)"),

@@ -232,7 +232,7 @@ def test_frozen_parameters_and_missing_biases_are_frozen():
 class Convolutional(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(1, 2, 3)
+        self.conv = nn.ConvTranspose2d(1, 2, 3)
         self.fc = nn.Linear(2, 1)
 
     def forward(self, x):
@@ -260,7 +260,7 @@ class Branching(nn.Module):
 
 
 REFUSED = {
-    "conv": (Convolutional(), r"unsupported module Conv2d at 'conv' \(test_torch_import.py:\d+\); supported: "),
+    "transposed conv": (Convolutional(), r"unsupported module ConvTranspose2d at 'conv' \(test_torch_import.py:\d+\); supported: "),
     "dropout in train mode": (nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1)), r"Dropout at '1' .*train mode"),
     "tanh gelu": (nn.Sequential(nn.Linear(2, 2), nn.GELU(approximate="tanh")), r"approximate='tanh'"),
     "softplus beta": (nn.Sequential(nn.Linear(2, 2), nn.Softplus(beta=2)), r"softplus with beta"),
@@ -305,7 +305,7 @@ def test_loss_modules_with_options_derive_does_not_model_are_refused():
         from_torch(nn.Linear(2, 1), loss=nn.MSELoss(reduction="none"), x=[[1, 2]], y=[1])
 
 
-def test_cli_refuses_a_conv2d_module_with_exit_2_and_no_traceback(tmp_path):
+def test_cli_refuses_an_unsupported_module_with_exit_2_and_no_traceback(tmp_path):
     path = tmp_path / "conv_model.py"
     path.write_text(textwrap.dedent('''
         import torch.nn as nn
@@ -313,7 +313,7 @@ def test_cli_refuses_a_conv2d_module_with_exit_2_and_no_traceback(tmp_path):
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.features = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
+                self.features = nn.Sequential(nn.ConvTranspose2d(1, 4, 3), nn.ReLU())
                 self.head = nn.Linear(4, 1)
 
             def forward(self, x):
@@ -323,7 +323,7 @@ def test_cli_refuses_a_conv2d_module_with_exit_2_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "unsupported module Conv2d at 'features.0'" in result.stderr
+    assert "unsupported module ConvTranspose2d at 'features.0'" in result.stderr
 
 
 @pytest.mark.parametrize(
