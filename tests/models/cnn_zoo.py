@@ -29,15 +29,16 @@ class TinyCNN(nn.Module):
 
 
 class StridedTanh(nn.Module):
-    """A 2-channel 5×5 input, a 3×3 convolution with stride 2 and padding 1, tanh, 2×2 average pooling."""
+    """A 2-channel 5×5 input, a 3×3 convolution with stride 2 and padding 1, tanh, 2×2 average pooling
+    with padding (the padded zeros counted in each mean, torch's default)."""
 
     def __init__(self):
         super().__init__()
         torch.manual_seed(11)
         self.conv = nn.Conv2d(2, 3, 3, stride=2, padding=1)
-        self.pool = nn.AvgPool2d(2, stride=1)
+        self.pool = nn.AvgPool2d(2, stride=1, padding=1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(12, 2)
+        self.fc = nn.Linear(48, 2)
 
     def forward(self, x):
         return self.fc(self.flatten(self.pool(torch.tanh(self.conv(x)))))
