@@ -100,6 +100,8 @@ class I:
         return self + (-o)
 
     def __mul__(self, o: I) -> I:
+        if self == I(0.0, 0.0) or o == I(0.0, 0.0):  # an exact 0 (a target y = 0) times anything, even ±inf
+            return I(0.0, 0.0)
         products = [self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi]
         return I(min(products), max(products))
 
@@ -126,8 +128,15 @@ def number(text: str) -> I:
 
 
 def monotone(f, x: I, increasing: bool = True) -> I:
-    a, b = f(x.lo), f(x.hi)
+    """f over an interval; a logarithm of an interval reaching 0 (a rounded 1 − 1.0000) is unbounded below."""
+    a, b = (_at(f, v) for v in (x.lo, x.hi))
     return I(a, b) if increasing else I(b, a)
+
+
+def _at(f, v: float) -> float:
+    if f is math.log and v <= 0:
+        return -math.inf
+    return f(v)
 
 
 _TOKEN = re.compile(r"\\begin\{bmatrix\}|\\end\{bmatrix\}|\\left.|\\right.|\\[A-Za-z]+|\\\\|[0-9]+(?:\.[0-9]+)?|\S")
@@ -373,3 +382,9 @@ def test_reader_refuses_symbols():
 def test_read_equations_undoes_the_layout():
     text = "$$\n\\begin{aligned}\nz &= a + b \\\\\n&= 1 + 2 \\\\\n&\\quad + 3 = 6\n\\end{aligned}\n$$\n"
     assert read_equations(text) == [("z", ["a + b", "1 + 2 + 3", "6"])]
+
+
+def test_a_log_of_a_rounded_zero_is_unbounded_below_not_an_error():
+    value = evaluate(r"- \log{\left(1 - 1.0000 \right)}")
+    assert value.hi == math.inf and value.lo > 9
+    assert evaluate(r"0 \cdot \log{\left(0.000 \right)} + 1") == I(1.0, 1.0)  # y = 0 times log of a rounded 0
