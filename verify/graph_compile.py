@@ -211,7 +211,73 @@ def _forward(node: OpNode, inputs: list, model_batch: int, batch: int) -> Any:
         return inputs[0][_key(op.items)]
     if key == "embedding":
         return inputs[0][inputs[1].long()]
+    if key in ("conv", "max_pool", "avg_pool", "adaptive_avg_pool"):
+        return _spatial_forward(op, inputs)
     raise DeriveError(f"no tensor rule for op {key!r} yet (node {node.name})")
+
+
+def _as_2d(x: Any, nd: int) -> Any:
+    """A 1-D spatial tensor (N, C, L) as 2-D (N, C, 1, L): torch's 2-D kernels serve both."""
+    return x.unsqueeze(-2) if nd == 1 else x
+
+
+def _pairs(values: tuple[int, ...], nd: int, fill: int) -> list[int]:
+    return [fill, *values] if nd == 1 else list(values)
+
+
+def _spatial_forward(op: Any, inputs: list) -> Any:
+    torch = _torch()
+    F = torch.nn.functional
+    x = inputs[0]
+    if op.key == "conv":
+        W, b = inputs[1], inputs[2] if len(inputs) > 2 else None
+        nd = W.dim() - 2
+        pads = [p for before_after in reversed(op.padding) for p in before_after]
+        conv = F.conv1d if nd == 1 else F.conv2d
+        return conv(F.pad(x, pads), W, b, op.stride, 0, op.dilation, op.groups)
+    nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
+    x2 = _as_2d(x, nd)
+    if op.key == "max_pool":
+        out = F.max_pool2d(x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
+                           _pairs(op.dilation, nd, 1))
+    elif op.key == "avg_pool":
+        out = F.avg_pool2d(x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
+                           count_include_pad=op.count_include_pad)
+    else:
+        out = F.adaptive_avg_pool2d(x2, _pairs(op.output_size, nd, 1))
+    return out.squeeze(-2) if nd == 1 else out
+
+
+def _spatial_backward(op: Any, g: Any, inputs: list) -> list:
+    """torch's convolution and pooling backward kernels as the tensor rules: ∂K = X ⋆ δ, ∂X = δ ∗ rot180(K),
+    δ routed to each window's first maximum, or shared over the window for an average."""
+    torch = _torch()
+    F, aten = torch.nn.functional, torch.ops.aten
+    x = inputs[0]
+    if op.key == "conv":
+        W, b = inputs[1], inputs[2] if len(inputs) > 2 else None
+        nd = W.dim() - 2
+        pads = [p for before_after in reversed(op.padding) for p in before_after]
+        padded = F.pad(x, pads)
+        dx, dW, db = aten.convolution_backward(
+            g, padded, W, None if b is None else [b.shape[0]], list(op.stride), [0] * nd, list(op.dilation), False,
+            [0] * nd, op.groups, [True, True, b is not None])
+        index = [slice(None), slice(None), *(slice(before, before + size) for (before, _), size
+                                            in zip(op.padding, x.shape[2:]))]
+        return [dx[tuple(index)], dW, db]
+    nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
+    x2, g2 = _as_2d(x, nd), _as_2d(g, nd)
+    if op.key == "max_pool":
+        args = (_pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
+                _pairs(op.dilation, nd, 1))
+        _, indices = F.max_pool2d(x2, *args, return_indices=True)
+        dx = aten.max_pool2d_with_indices_backward(g2, x2, *args, False, indices)
+    elif op.key == "avg_pool":
+        dx = aten.avg_pool2d_backward(g2, x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1),
+                                      _pairs(op.padding, nd, 0), False, op.count_include_pad, None)
+    else:
+        dx = aten._adaptive_avg_pool2d_backward(g2, x2)
+    return [dx.squeeze(-2) if nd == 1 else dx]
 
 
 @functools.lru_cache(maxsize=64)
@@ -291,6 +357,8 @@ def _backward(node: OpNode, g: Any, inputs: list, out: Any) -> list:
         W, ids = inputs
         gW = torch.zeros_like(W).index_add_(0, ids.reshape(-1).long(), g.reshape(-1, W.shape[1]))
         return [gW, None]
+    if key in ("conv", "max_pool", "avg_pool", "adaptive_avg_pool"):
+        return _spatial_backward(op, g, inputs)
     raise DeriveError(f"no tensor rule for op {key!r} yet (node {node.name})")
 
 
