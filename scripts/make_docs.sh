@@ -25,3 +25,13 @@ pdftoppm -png -r 80 -f "$page" -l "$page" "$tmp/bptt.pdf" "$tmp/table"
 cp "$tmp"/first*.png docs/images/bptt-report-page1.png
 cp "$tmp"/table*.png docs/images/bptt-report-through-time.png
 rm -rf "$tmp"
+
+# The CNN walk-through: the tiny CNN on one 1×4×4 image, its report and its first pages.
+DATA=(--torch examples/tiny_cnn.py:TinyCNN --x examples/tiny_cnn_x.json --y 2 --loss cross_entropy)
+.venv/bin/derive report "${DATA[@]}" --format md -o docs/cnn-report.md
+tmp="$(mktemp -d)"
+.venv/bin/derive report "${DATA[@]}" --pdf -o "$tmp/cnn.pdf"
+pdftoppm -png -r 80 -f 1 -l 2 "$tmp/cnn.pdf" "$tmp/page"
+cp "$tmp"/page*1.png docs/images/cnn-report-page1.png
+cp "$tmp"/page*2.png docs/images/cnn-report-page2.png
+rm -rf "$tmp"

@@ -41,3 +41,12 @@ def test_the_bptt_report_in_docs_is_current_and_its_table_quoted():
     table = expected.split("| t | ‖∂L/∂h\\_t‖ | ‖∂h\\_T/∂h\\_t‖₂ |")[1].strip().splitlines()[1:5]
     for row in table:
         assert row in page, row
+
+
+def test_the_cnn_report_in_docs_is_current():
+    module = load_module(str(ROOT / "examples" / "tiny_cnn.py") + ":TinyCNN")
+    x = __import__("json").loads((ROOT / "examples" / "tiny_cnn_x.json").read_text())
+    model = derive.from_torch(module, loss="cross_entropy", x=x, y=[2])
+    assert (ROOT / "docs" / "cnn-report.md").read_text() == derive.report(model, format="md"), "run scripts/make_docs.sh"
+    for image in ("images/cnn-report-page1.png", "images/cnn-report-page2.png"):
+        assert image in (ROOT / "docs" / "cnn.md").read_text() and (ROOT / "docs" / image).stat().st_size > 10_000

@@ -45,11 +45,26 @@ UPDATES = 40
 PICTURE_OPS, PICTURE_COLUMN = 12, 4
 
 
+#: Tensors of rank 3 and more (images, kernels) show at most this many of their last-two-dims grids.
+GRIDS = 4
+
+
 def matrix(values: np.ndarray, text) -> str:
-    """A tensor's values as a bmatrix (rank > 2 flattened after the first dim), cut to `ROWS` × `COLUMNS`."""
+    """A tensor's values as a bmatrix, cut to `ROWS` × `COLUMNS`; rank 3 and more as grids of the last two dims
+    (an image's channels, a kernel's slices), each labelled with its leading indices."""
     array = np.asarray(values, dtype=object)
     if array.ndim == 0:
         return text(array[()])
+    if array.ndim >= 3:
+        lead = array.shape[:-2]
+        shown = []
+        for k, index in enumerate(np.ndindex(lead)):
+            if k == GRIDS:
+                shown.append(r"\cdots")
+                break
+            label = ",".join(str(i + 1) for i in index)
+            shown.append(f"{matrix(array[index], text)}_{{{label}}}")
+        return r" \; ".join(shown)
     rows = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
     lines = []
     for row in rows[:ROWS]:
@@ -108,8 +123,12 @@ def model_section(s: _GraphShown, lang: str) -> list:
             rows.append((rf"\text{{{_escape(name)}}}", rf"\text{{{_escape(kind)}}}", shape))
             text_rows.append((name, kind, shape.replace(r" \times ", "×")))
     header = tuple(label(lang, key) for key in ("node", "op", "shape"))
-    return [Heading(2, label(lang, "model")), Paragraph(label(lang, "model_text")),
-            Table(tuple(rf"\text{{{h}}}" for h in header), header, tuple(rows), tuple(text_rows))]
+    blocks = [Heading(2, label(lang, "model")), Paragraph(label(lang, "model_text")),
+              Table(tuple(rf"\text{{{h}}}" for h in header), header, tuple(rows), tuple(text_rows))]
+    for i, node in enumerate(structure.nodes):  # images and kernels as grids of numbers
+        if isinstance(node, Leaf) and node.kind in ("input", "parameter") and s.graph.tensors[i].ndim >= 3:
+            blocks.append(Equation(s.tensor_name(i), (matrix(s.graph.tensors[i], s.element),)))
+    return blocks
 
 
 def _escape(text: str) -> str:
@@ -157,9 +176,8 @@ def forward_section(s: _GraphShown, lang: str) -> list:
         blocks.append(Heading(3, f"{node.name}: {node.op.key}"))
         blocks.append(Equation(s.tensor_name(i), (node.op.describe(*inputs), matrix(g.tensors[i], s.element))))
         defined = _defined(s, i)
-        if len(defined) <= ELEMENTS:
-            for e in defined:
-                blocks.append(_element_equation(s, e, g.node[e].expr, s.values[e], s.name(e)))
+        for e in defined if len(defined) <= ELEMENTS else defined[:1]:  # a large tensor: its first element
+            blocks.append(_element_equation(s, e, g.node[e].expr, s.values[e], s.name(e)))
     return blocks
 
 

@@ -9,23 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.models import example
+
 
 def _data(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).round(3).tolist()
 
 
-class TinyCNN(nn.Module):
-    """A 1×4×4 image, two 2×2 kernels, ReLU, 2×2 max pooling (stride 1), a dense layer, cross-entropy."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(10)
-        self.conv = nn.Conv2d(1, 2, 2)
-        self.pool = nn.MaxPool2d(2, stride=1)
-        self.fc = nn.Linear(8, 3)
-
-    def forward(self, x):
-        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+TinyCNN = example("tiny_cnn").TinyCNN  # 1×4×4 image, two 2×2 kernels, ReLU, max pooling, dense, CE
 
 
 class StridedTanh(nn.Module):
