@@ -45,8 +45,8 @@ def test_matrix_gradients_equal_the_scalar_program_symbolically_and_in_value(cas
             assert sp.simplify(entry - bp.compact(p.name)) == 0, p.name
 
 
-def autograd_of(net: derive.Network) -> dict[str, float]:
-    """float64 torch autograd of a network, built here from torch modules (independent of derive's code)."""
+def torch_sequential(net: derive.Network):
+    """The network as a float64 ``nn.Sequential`` built here from torch modules (independent of derive's code)."""
     torch = pytest.importorskip("torch")
     layers = []
     for layer in net.layers:
@@ -60,7 +60,13 @@ def autograd_of(net: derive.Network) -> dict[str, float]:
                   "softmax": torch.nn.Softmax(dim=1),
                   "leaky_relu": torch.nn.LeakyReLU(float(slope.rstrip(")")) if slope else 0.01)}[name]  # fmt: skip
         layers += [linear, module]
-    model = torch.nn.Sequential(*layers)
+    return torch.nn.Sequential(*layers)
+
+
+def autograd_of(net: derive.Network) -> dict[str, float]:
+    """float64 torch autograd of a network, built here from torch modules (independent of derive's code)."""
+    torch = pytest.importorskip("torch")
+    model = torch_sequential(net)
     out = model(torch.tensor(net.x, dtype=torch.float64))
     y = torch.tensor(net.y, dtype=torch.float64)
     if net.loss == "half_sse":

@@ -8,19 +8,9 @@ import torch
 
 import derive
 import verify
+from tests.test_matrix import torch_sequential
 
 LAM = 0.05
-
-
-def _torch_net(net):
-    layers = []
-    for layer in net.layers:
-        linear = torch.nn.Linear(layer.in_features, layer.out_features, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.tensor(layer.weight, dtype=torch.float64))
-            linear.bias.copy_(torch.tensor(layer.bias, dtype=torch.float64))
-        layers += [linear, torch.nn.Sigmoid()]
-    return torch.nn.Sequential(*layers)
 
 
 def _data_loss(model, net):
@@ -30,7 +20,7 @@ def _data_loss(model, net):
 
 def test_the_penalty_is_derived_as_part_of_the_loss():
     net = derive.examples.seed().replace(l2=LAM, l1=0.01, penalized=["W1", "W5", "b3"])
-    model = _torch_net(net)
+    model = torch_sequential(net)
     W1, W2 = model[0].weight, model[2].weight
     loss = _data_loss(model, net) + LAM * (W1[0, 0] ** 2 + W2[0, 0] ** 2 + model[2].bias[0] ** 2) + 0.01 * (
         W1[0, 0].abs() + W2[0, 0].abs() + model[2].bias[0].abs())
@@ -44,7 +34,7 @@ def test_the_penalty_is_derived_as_part_of_the_loss():
 
 
 def _torch_steps(net, make, penalty, steps=3):
-    model = _torch_net(net)
+    model = torch_sequential(net)
     opt = make(model.parameters())
     for _ in range(steps):
         opt.zero_grad()

@@ -98,8 +98,8 @@ class _Program:
         for node in self.structure.nodes:
             if isinstance(node, Leaf) and node.kind == "constant":
                 value = np.asarray(model.values[node.name], dtype=np.float64)
-                per_sample = value.ndim > 1 and bool((value == value[:1]).all())  # e.g. a zero initial state
-                self.constants[node.name] = (torch.tensor(value[:1] if per_sample else value), per_sample)
+                same_rows = value.ndim > 1 and bool((value == value[:1]).all())  # e.g. a zero initial state
+                self.constants[node.name] = torch.tensor(value[:1] if same_rows else value)
         self.spec = None if model.loss == OWN_LOSS else lookup_loss(model.loss)
 
     def __call__(self, x: Any, y: Any, *params: Any) -> list[Any]:
@@ -132,7 +132,7 @@ class _Program:
                 return params[node.name]
             if node.kind == "number":
                 return int(node.name) if node.name.lstrip("-").isdigit() else float(node.name)
-            value, _ = self.constants[node.name]  # one row stands for all samples: broadcasting repeats it
+            value = self.constants[node.name]  # one row stands for all samples: broadcasting repeats it
             return value.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float64)
         inputs = [None if a is None else values[a] for a in node.args]
         return _forward(node, inputs, self.batch, batch)

@@ -118,8 +118,8 @@ def _kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
     assignments += list(backprop.adjoints.items())
     outputs = [backprop.program[p.name] for p in graph.parameters]
     defined = {s for s, _ in assignments}
-    leaves = sorted({s for _, e in assignments for s in e.free_symbols} - defined
-                    | {s for e in outputs for s in e.free_symbols} - defined, key=lambda s: s.name)
+    used_symbols = {s for _, e in assignments for s in e.free_symbols} | {s for e in outputs for s in e.free_symbols}
+    leaves = sorted(used_symbols - defined, key=lambda s: s.name)
     used = _used(assignments, outputs)
     program = [(s, e) for s, e in assignments if s in used]
     function = sp.lambdify(leaves, outputs, modules=backend, printer=_printer(backend),

@@ -126,7 +126,7 @@ class Model:
                 _array(value, f"{leaf.kind} {leaf.name!r}")
         if self.loss != OWN_LOSS:
             lookup_loss(self.loss).check_targets(self.target_rows())
-        known = [p.name for p in self._parameters()]
+        known = [p.name for p in self.parameters()]
         unknown = [n for n in self.freeze if n not in known and n not in self.tensor_keys]
         if unknown:
             hint = did_you_mean(str(unknown[0]), [*self.tensor_keys, *known])
@@ -156,24 +156,22 @@ class Model:
 
         return lower(self.structure).target_values(self.y)
 
-    def _parameters(self) -> list[Parameter]:
+    def parameters(self) -> list[Parameter]:
+        """Every scalar parameter: tensor by tensor (``named_parameters()`` order), each row-major.
+
+        Frozen: a tensor read with ``requires_grad=False``, or named in ``freeze`` by its key or element name.
+        """
         from derive.model.lower import parameter_element_name
 
         params = []
         for leaf in self.structure.parameter_leaves:
             values = np.asarray(self.values[leaf.name], dtype=np.float64)
-            frozen = leaf.name in self.frozen or leaf.name in self.freeze
+            whole = leaf.name in self.frozen or leaf.name in self.freeze
             tensor = leaf.name.rpartition(".")[2]
             for index in np.ndindex(leaf.shape):
                 name = parameter_element_name(leaf.name, index)
+                frozen = whole or name in self.freeze
                 params.append(Parameter(name, 0, tensor, index, float(values[index]), frozen, leaf.name))
-        return params
-
-    def parameters(self) -> list[Parameter]:
-        """Every scalar parameter: tensor by tensor (``named_parameters()`` order), each row-major."""
-        params = self._parameters()
-        if self.freeze:
-            params = [dataclasses.replace(p, frozen=p.frozen or p.name in self.freeze) for p in params]
         return params
 
     def replace(self, **changes: Any) -> Model:
@@ -195,13 +193,12 @@ class Model:
                     )
         if "freeze" in changes:
             changes["freeze"] = tuple(changes["freeze"])
-        copy = dataclasses.replace(self, **changes)
-        return copy
+        return dataclasses.replace(self, **changes)
 
     def with_parameters(self, values: Mapping[str, float]) -> Model:
         """A copy with the named scalar parameters set to new values."""
         tensors = {k: np.array(v, dtype=np.float64) for k, v in self.values.items()}
-        by_name = {p.name: p for p in self._parameters()}
+        by_name = {p.name: p for p in self.parameters()}
         for name, value in values.items():
             if name not in by_name:
                 raise DeriveError(f"unknown parameter {name!r}")

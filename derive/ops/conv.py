@@ -21,7 +21,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 
 from derive.errors import ShapeError
 from derive.ops.linalg import _dot

@@ -18,13 +18,14 @@ import sympy as sp
 
 from derive.backprop import ExpressionTooLarge, Factor
 from derive.derivation import Derivation
+from derive.model.graph import Model
 from derive.report.document import Equation, Heading, Paragraph, Table
 from derive.report.labels import label
 from derive.report.layout import WIDTH, chunks, visible
 from derive.report.numformat import product, total
 from derive.report.shown import Shown
 from derive.training import History, learning_rate, step
-from derive.training.optimizers import SGD, constant
+from derive.training.optimizers import SGD
 
 #: Chains are written out when no parameter has more paths than this and the network has at most
 #: `CHAIN_PARAMETERS` parameters; otherwise the report shows the error terms δ.
@@ -296,8 +297,9 @@ def gradient_table(s: Shown, lang: str, history: History | None = None) -> Table
         (p.name, s.number(p.parameter.value), s.number(p.gradient), s.number(updated[p.name]))
         for p in s.d.parameters
     )
-    # graph models' names (W_fc_1_2) are not LaTeX: their LaTeX rows use the textbook names
-    latex_rows = tuple((s.name(p.symbol) if "_" in p.name else p.name, *row[1:]) for p, row in zip(s.d.parameters, rows))
+    # a graph model's names (W_fc_1_2) are not LaTeX: its LaTeX rows use the LaTeX names (W^{fc}_{1,2})
+    graph = isinstance(s.d.network, Model)
+    latex_rows = tuple((s.name(p.symbol) if graph else p.name, *row[1:]) for p, row in zip(s.d.parameters, rows))
     words = tuple(label(lang, key) for key in ("parameter", "value", "gradient", "updated"))
     header = (
         r"\text{" + words[0] + "}" if lang == "en" else "p",

@@ -115,7 +115,7 @@ def recurrent_layer(call: Call) -> tuple:
     path = call.node.target
     sequence = [call.op("index", x, name=f"{path}_x{t + 1}", items=(("slice", None, None, None), ("int", t))
                         if batch_first else (("int", t),)) for t in range(T)]
-    finals, cells = [], []
+    cells = []
     for layer in range(layers):
         cell = _Cell(call, kind, f"{path}" if layers == 1 else f"{path}_l{layer}", f"_l{layer}", H,
                      getattr(module, "nonlinearity", "tanh"))
