@@ -26,7 +26,7 @@ from derive.errors import DeriveError
 from derive.graph import Graph, build_graph
 from derive.network import Architecture
 from derive.progress import stage
-from derive.terms import gc_paused, product, total
+from derive.terms import dot, gc_paused
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
 MAX_PATHS = 256
@@ -63,11 +63,13 @@ class Backprop:
         #: inlined into δ, so that e.g. BCE after a sigmoid cancels to δ = ŷ − y.
         self.adjoint_symbols: dict[sp.Symbol, sp.Symbol] = {}
         self.adjoints: dict[sp.Symbol, sp.Expr] = {}
+        #: ∂L/∂v of every node v defined so far, as its symbol (1 for L itself)
+        self._adjoint_of: dict[sp.Symbol, sp.Expr] = {graph.loss: sp.S.One}
         for node in reversed(graph.nodes):
             if node.kind not in ("z", "op"):
                 continue
             d = sp.Symbol(f"dL_d{node.symbol.name}")
-            self.adjoint_symbols[node.symbol] = d
+            self.adjoint_symbols[node.symbol] = self._adjoint_of[node.symbol] = d
             if node.kind == "op":  # a graph model's node: every one keeps its adjoint
                 self.adjoints[d] = self._adjoint_sum(node.symbol)
                 continue
@@ -77,11 +79,8 @@ class Backprop:
         self.program: dict[str, sp.Expr] = {p.name: self._adjoint_sum(p) for p in graph.parameters}
 
     def _adjoint_sum(self, symbol: sp.Symbol) -> sp.Expr:
-        terms = []
-        for user, partial in self.users.get(symbol, ()):
-            adjoint = sp.S.One if user == self.graph.loss else self.adjoint_symbols[user]
-            terms.append(product(adjoint, partial))
-        return total(terms)
+        adjoint = self._adjoint_of
+        return dot([(adjoint[user], partial) for user, partial in self.users.get(symbol, ())])
 
     @functools.cached_property
     def _compact_adjoints(self) -> dict[sp.Symbol, sp.Expr]:

@@ -18,6 +18,7 @@ from derive.model.lower import backpropagate_model, leaf_values
 from derive.network import Network, Parameter
 from derive.numeric import evaluate
 from derive.progress import stage
+from derive.terms import gc_paused
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class Derivation:
             graph = self.graph = self.backprop.graph
             self.point = _leaf_values(network, graph)
         stage("evaluating")
+        with gc_paused():  # millions of floats and small objects, no cycles
+            self._evaluate(network, graph)
+
+    def _evaluate(self, network: Network | Model, graph) -> None:
         values = dict(self.point)
         predictions = {a: graph.node[a].expr for row in graph.predictions for a in row if a in graph.node}
         for node in graph.nodes:

@@ -21,14 +21,17 @@ from ``point`` and the earlier definitions, to the value stated beside it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sympy as sp
 
+from derive.backprop import count_operations
 from derive.derivation import Derivation
 from derive.errors import DeriveError
 from derive.network import Network
-from derive.printing import expression_string, latex
+from derive.printing import latex, printed
+from derive.terms import gc_paused
 
 FORMS = ("auto", "closed", "program")
 #: ``auto`` gives the closed form when no parameter's has more operations than this (as a tree) …
@@ -48,6 +51,12 @@ def choose_form(d: Derivation, form: str = "auto") -> str:
     """``"closed"`` or ``"program"``: ``form`` itself, or for ``"auto"`` the one its size calls for."""
     if check_form(form) != "auto":
         return form
+    program_sizes = 0
+    for p in d.parameters:  # a closed form is at least as large as its program expression: stop early
+        size = count_operations(d.backprop.program[p.name])
+        program_sizes += size
+        if size > AUTO_MAX_OPERATIONS or program_sizes > AUTO_TOTAL_OPERATIONS:
+            return "program"
     sizes = [d.backprop.size(p.name, "closed") for p in d.parameters]
     small = max(sizes) <= AUTO_MAX_OPERATIONS and sum(sizes) <= AUTO_TOTAL_OPERATIONS
     return "closed" if small else "program"
@@ -60,17 +69,34 @@ def definitions(d: Derivation) -> list[tuple[sp.Symbol, sp.Expr]]:
     nodes no gradient depends on (the loss itself) are left out.
     """
     bp, graph = d.backprop, d.graph
-    defined: dict[sp.Symbol, sp.Expr] = {n.symbol: n.expr for n in graph.nodes if n.kind != "loss"}
-    defined.update(bp.adjoints)
-    used: set[sp.Symbol] = set()
-    todo = [s for expr in bp.program.values() for s in expr.free_symbols]
+    defined: dict[str, sp.Expr] = {n.symbol.name: n.expr for n in graph.nodes if n.kind != "loss"}
+    defined.update((s.name, expr) for s, expr in bp.adjoints.items())
+    # by name: a str caches its hash, a SymPy symbol computes it in Python (millions of look-ups in a CNN)
+    used: set[str] = set()
+    todo = [s for expr in bp.program.values() for s in _symbols(expr)]
     while todo:
-        symbol = todo.pop()
-        if symbol in defined and symbol not in used:
-            used.add(symbol)
-            todo.extend(defined[symbol].free_symbols)
+        name = todo.pop().name
+        if name not in used and name in defined:
+            used.add(name)
+            todo.extend(_symbols(defined[name]))
     order = [n.symbol for n in graph.nodes if n.kind != "loss"] + list(bp.adjoints)
-    return [(s, defined[s]) for s in order if s in used]
+    return [(s, defined[s.name]) for s in order if s.name in used]
+
+
+def _symbols(expr: sp.Expr) -> Iterable[sp.Symbol]:
+    """The symbols of ``expr``: a sum of symbols and their products (a convolution) term by term, else
+    ``free_symbols`` (which builds a set per subexpression)."""
+    if expr.is_Symbol:
+        return (expr,)
+    found = []
+    for term in expr.args if expr.is_Add else (expr,):
+        if term.is_Symbol:
+            found.append(term)
+        elif term.is_Mul and all(f.is_Symbol for f in term.args):
+            found.extend(term.args)
+        else:
+            return expr.free_symbols
+    return found
 
 
 def latex_names(d: Derivation) -> dict[sp.Symbol, str]:
@@ -105,6 +131,11 @@ def grads_document(
     """
     check_form(form)
     d = source if isinstance(source, Derivation) else Derivation(source, max_operations=max_operations)
+    with gc_paused():  # millions of strings and small dicts, no cycles
+        return _grads_document(d, form)
+
+
+def _grads_document(d: Derivation, form: str) -> dict[str, Any]:
     chosen = choose_form(d, form)
     names = latex_names(d) if chosen == "program" else d.graph.latex_names
     expressions = gradient_expressions(d, chosen)
@@ -115,14 +146,11 @@ def grads_document(
     }
     if chosen == "program":
         document["definitions"] = [
-            {
-                "symbol": str(symbol),
-                "expression": expression_string(expr),
-                "value": d.values[symbol],
-                "latex": latex(expr, names),
-            }
+            dict(zip(("symbol", "expression", "value", "latex"), (str(symbol), text, d.values[symbol], tex)))
             for symbol, expr in definitions(d)
+            for text, tex in (printed(expr, names),)
         ]
+    strings = {p.name: printed(expressions[p.name], names) for p in d.parameters}
     document["parameters"] = [
         {
             "name": p.name,
@@ -133,8 +161,8 @@ def grads_document(
             "value": p.parameter.value,
             "gradient": p.gradient,
             "frozen": p.parameter.frozen,
-            "expression": expression_string(expressions[p.name]),
-            "latex": latex(expressions[p.name], names),
+            "expression": strings[p.name][0],
+            "latex": strings[p.name][1],
         }
         for p in d.parameters
     ]

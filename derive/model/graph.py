@@ -161,17 +161,17 @@ class Model:
 
         Frozen: a tensor read with ``requires_grad=False``, or named in ``freeze`` by its key or element name.
         """
-        from derive.model.lower import parameter_element_name
+        from derive.model.lower import indexed_names, parameter_base
 
         params = []
         for leaf in self.structure.parameter_leaves:
-            values = np.asarray(self.values[leaf.name], dtype=np.float64)
+            values = np.asarray(self.values[leaf.name], dtype=np.float64).reshape(-1).tolist()
             whole = leaf.name in self.frozen or leaf.name in self.freeze
             tensor = leaf.name.rpartition(".")[2]
-            for index in np.ndindex(leaf.shape):
-                name = parameter_element_name(leaf.name, index)
+            names = indexed_names(*parameter_base(leaf.name), leaf.shape)
+            for index, (name, _), value in zip(np.ndindex(leaf.shape), names, values):
                 frozen = whole or name in self.freeze
-                params.append(Parameter(name, 0, tensor, index, float(values[index]), frozen, leaf.name))
+                params.append(Parameter(name, 0, tensor, index, value, frozen, leaf.name))
         return params
 
     def replace(self, **changes: Any) -> Model:

@@ -19,8 +19,9 @@ Cost is linear in the number of scalar operations.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,19 @@ def indexed(stem: str, latex: str, index: tuple[int, ...]) -> tuple[str, str]:
     return "_".join([stem, *(str(i + 1) for i in index)]), f"{latex}_{{{','.join(str(i + 1) for i in index)}}}"
 
 
+def indexed_names(stem: str, latex: str, shape: tuple[int, ...]) -> Iterator[tuple[str, str]]:
+    """`indexed` of every index of ``shape``, row-major (the labels of each dim made once).
+
+    >>> list(indexed_names("W", "W", (1, 2)))
+    [('W_1_1', 'W_{1,1}'), ('W_1_2', 'W_{1,2}')]
+    """
+    if not shape:
+        yield stem, latex
+        return
+    for labels in itertools.product(*([str(i + 1) for i in range(n)] for n in shape)):
+        yield f"{stem}_{'_'.join(labels)}", f"{latex}_{{{','.join(labels)}}}"
+
+
 def parameter_element_name(key: str, index: tuple[int, ...]) -> str:
     """The symbol name of one element of parameter tensor ``key`` (indices 1-based in the name)."""
     return indexed(*parameter_base(key), index)[0]
@@ -123,8 +137,9 @@ class Lowering:
     def new(self, shape: tuple[int, ...]) -> np.ndarray:
         """Fresh symbols for a new tensor of ``shape``, named after the current node (1-based indices)."""
         out = np.empty(shape, dtype=object)
-        for index in np.ndindex(shape):
-            out[index] = self.symbol(*indexed(self._stem, self._latex, index))
+        flat = out.reshape(-1)  # a view: filling it fills ``out``
+        for k, name in enumerate(indexed_names(self._stem, self._latex, shape)):
+            flat[k] = self.symbol(*name)
         return out
 
     def define(self, symbol: sp.Symbol, expr: sp.Expr, partials: Sequence[tuple[sp.Symbol, sp.Expr]]) -> None:
@@ -270,17 +285,17 @@ def _leaf(low: Lowering, leaf: Leaf, parameters: list[sp.Symbol]) -> np.ndarray:
         return np.array([sp.Integer(v) for v in leaf.integers], dtype=object).reshape(leaf.shape)
     if leaf.kind == "parameter":
         stem, latex = parameter_base(leaf.name)
-        out = np.empty(leaf.shape, dtype=object)
-        for index in np.ndindex(leaf.shape):
-            out[index] = low.symbol(*indexed(stem, latex, index))
-            parameters.append(out[index])
-        return out
+        elements = [low.symbol(*name) for name in indexed_names(stem, latex, leaf.shape)]
+        parameters.extend(elements)
+        out = np.empty(len(elements), dtype=object)
+        out[:] = elements
+        return out.reshape(leaf.shape)
     stem = _identifier(leaf.name)
     latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else latex_text(leaf.name)
     if leaf.kind == "input":
         names = _data_names(stem, latex, leaf.shape)
     else:
-        names = [indexed(stem, latex, index) for index in np.ndindex(leaf.shape)]
+        names = list(indexed_names(stem, latex, leaf.shape))
     return np.array([low.symbol(n, t) for n, t in names], dtype=object).reshape(leaf.shape)
 
 

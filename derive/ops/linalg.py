@@ -21,17 +21,15 @@ import sympy as sp
 
 from derive.errors import ShapeError
 from derive.ops.tensor import TensorOp, register, symbols_only
-from derive.terms import product, total
+from derive.terms import dot
 
 
 def _dot(pairs: list[tuple[sp.Expr, sp.Expr]], extra: sp.Expr | None = None) -> tuple[sp.Expr, list]:
     """Σ a·b (+ extra) and its partials: ∂/∂a = b, ∂/∂b = a, ∂/∂extra = 1."""
-    terms = [product(a, b) for a, b in pairs]
     partials = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
     if extra is not None:
-        terms.append(extra)
         partials.append((extra, sp.S.One))
-    return total(terms), partials
+    return dot(pairs, extra), partials
 
 
 @register
