@@ -14,7 +14,7 @@ import verify
 from derive.forms import grads_document
 from derive.model.graph import OpNode
 from derive.sources.torch_fx import UnsupportedModelError
-from tests.models import cnn_zoo
+from tests.models import cnn_zoo, example
 from tests.test_forms import assert_reevaluates
 from tests.test_graph_models import assert_matches_autograd, autograd_of, grads_from_the_command_line
 from tests.test_report_check import check_arithmetic
@@ -212,3 +212,22 @@ def test_unsupported_options_are_refused_by_name(module, message):
     with pytest.raises(UnsupportedModelError, match=message + r".* is not supported (at|in) ") as info:
         derive.from_torch(module, loss="mse", x=x, y=[[0.0], [1.0]])
     assert "\n" not in str(info.value)
+
+
+def test_lenet5_on_a_small_image_equals_autograd_and_its_json_is_the_program():
+    """LeNet-5's layers (conv, tanh, max pooling twice, three dense layers) on a 1×16×16 image, batch 2:
+    every one of its 15,626 gradients as autograd's, and the JSON in program form with the same values
+    (the 32×32 network itself, 61,706 parameters, is checked and timed by benchmarks/lenet.py)."""
+    lenet = example("lenet5")
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((2, 1, 16, 16)).round(3).tolist(), [3, 7]
+    model = derive.from_torch(lenet.LeNet5Small(), loss="cross_entropy", x=x, y=y)
+    d = derive.derive(model)
+    gradients = [(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters]
+    assert len(gradients) == 15_626
+    assert_matches_autograd(gradients, d.loss, lenet.LeNet5Small(), x, y, "cross_entropy")
+    doc = grads_document(d)
+    assert doc["form"] == "program" and len(doc["definitions"]) > 10_000
+    assert [p["gradient"] for p in doc["parameters"]] == [g for _, _, g in gradients]
+    conv1 = next(e for e in doc["definitions"] if e["symbol"] == "conv1_1_1_1_1")
+    assert conv1["expression"].count("*") == 25  # the 5×5 window, one product per tap (+ the bias)

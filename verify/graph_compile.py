@@ -101,6 +101,11 @@ class _Program:
                 same_rows = value.ndim > 1 and bool((value == value[:1]).all())  # e.g. a zero initial state
                 self.constants[node.name] = torch.tensor(value[:1] if same_rows else value)
         self.spec = None if model.loss == OWN_LOSS else lookup_loss(model.loss)
+        #: whether each node depends on a parameter: only those get gradients (not the input image)
+        self.needs_gradient: list[bool] = []
+        for node in self.structure.nodes:
+            self.needs_gradient.append(node.kind == "parameter" if isinstance(node, Leaf) else
+                                       any(a is not None and self.needs_gradient[a] for a in node.args))
 
     def __call__(self, x: Any, y: Any, *params: Any) -> list[Any]:
         torch = _torch()
@@ -109,21 +114,24 @@ class _Program:
         batch = x.shape[0] if x.dim() else 1
         by_key = dict(zip(self.keys, params))
         values: list[Any] = []
-        for node in self.structure.nodes:
-            values.append(self._forward(node, values, x, y, by_key, batch))
+        saved: dict[int, Any] = {}  # what a backward rule keeps from its forward (max pooling's winners)
+        for i, node in enumerate(self.structure.nodes):
+            values.append(self._forward(node, values, x, y, by_key, batch, saved, i))
         grads: dict[int, Any] = {self.structure.output: self._loss_gradient(values[self.structure.output], y, batch)}
         for i in reversed(range(len(self.structure.nodes))):
             node = self.structure.nodes[i]
             if not isinstance(node, OpNode) or i not in grads:
                 continue
             inputs = [None if a is None else values[a] for a in node.args]
-            for a, g in zip(node.args, _backward(node, grads.pop(i), inputs, values[i])):
-                if a is not None and g is not None:
+            wanted = [a is not None and self.needs_gradient[a] for a in node.args]
+            for a, g in zip(node.args, _backward(node, grads.pop(i), inputs, values[i], wanted, saved.get(i))):
+                if a is not None and g is not None and self.needs_gradient[a]:
                     grads[a] = grads[a] + g if a in grads else g
         index = {n.name: i for i, n in enumerate(self.structure.nodes) if isinstance(n, Leaf) and n.kind == "parameter"}
         return [grads.get(index[k], torch.zeros_like(by_key[k])) for k in self.keys]
 
-    def _forward(self, node: Any, values: list, x: Any, y: Any, params: dict, batch: int) -> Any:
+    def _forward(self, node: Any, values: list, x: Any, y: Any, params: dict, batch: int, saved: dict,
+                 i: int) -> Any:
         torch = _torch()
         if isinstance(node, Leaf):
             if node.kind == "input":
@@ -135,6 +143,9 @@ class _Program:
             value = self.constants[node.name]  # one row stands for all samples: broadcasting repeats it
             return value.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float64)
         inputs = [None if a is None else values[a] for a in node.args]
+        if node.op.key == "max_pool":
+            out, saved[i] = _max_pool(node.op, inputs[0])
+            return out
         return _forward(node, inputs, self.batch, batch)
 
     def _loss_gradient(self, out: Any, y: Any, batch: int) -> Any:
@@ -232,15 +243,13 @@ def _spatial_forward(op: Any, inputs: list) -> Any:
     if op.key == "conv":
         W, b = inputs[1], inputs[2] if len(inputs) > 2 else None
         nd = W.dim() - 2
-        pads = [p for before_after in reversed(op.padding) for p in before_after]
         conv = F.conv1d if nd == 1 else F.conv2d
-        return conv(F.pad(x, pads), W, b, op.stride, 0, op.dilation, op.groups)
+        return conv(_padded(x, op.padding), W, b, op.stride, 0, op.dilation, op.groups)
     nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
     x2 = _as_2d(x, nd)
     if op.key == "max_pool":
-        out = F.max_pool2d(x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
-                           _pairs(op.dilation, nd, 1))
-    elif op.key == "avg_pool":
+        return _max_pool(op, x)[0]
+    if op.key == "avg_pool":
         out = F.avg_pool2d(x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
                            count_include_pad=op.count_include_pad)
     else:
@@ -248,30 +257,45 @@ def _spatial_forward(op: Any, inputs: list) -> Any:
     return out.squeeze(-2) if nd == 1 else out
 
 
-def _spatial_backward(op: Any, g: Any, inputs: list) -> list:
+def _padded(x: Any, padding: tuple[tuple[int, int], ...]) -> Any:
+    """``x`` with zeros before and after each spatial dim (itself, not a copy, when there are none)."""
+    if not any(before or after for before, after in padding):
+        return x
+    return _torch().nn.functional.pad(x, [p for before_after in reversed(padding) for p in before_after])
+
+
+def _pool_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
+    return (_pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0), _pairs(op.dilation, nd, 1))
+
+
+def _max_pool(op: Any, x: Any) -> tuple[Any, Any]:
+    """Max pooling's output and the flat index of each window's first maximum (its winner), kept for δ."""
+    nd = len(op.kernel)
+    out, winners = _torch().nn.functional.max_pool2d(_as_2d(x, nd), *_pool_arguments(op, nd), return_indices=True)
+    return (out.squeeze(-2) if nd == 1 else out), winners
+
+
+def _spatial_backward(op: Any, g: Any, inputs: list, wanted: list[bool], winners: Any = None) -> list:
     """torch's convolution and pooling backward kernels as the tensor rules: ∂K = X ⋆ δ, ∂X = δ ∗ rot180(K),
-    δ routed to each window's first maximum, or shared over the window for an average."""
+    δ routed to each window's first maximum (``winners``, from the forward pass), or shared over the window
+    for an average. ``wanted``: which inputs need their gradient (not the input image)."""
     torch = _torch()
-    F, aten = torch.nn.functional, torch.ops.aten
+    aten = torch.ops.aten
     x = inputs[0]
     if op.key == "conv":
         W, b = inputs[1], inputs[2] if len(inputs) > 2 else None
         nd = W.dim() - 2
-        pads = [p for before_after in reversed(op.padding) for p in before_after]
-        padded = F.pad(x, pads)
         dx, dW, db = aten.convolution_backward(
-            g, padded, W, None if b is None else [b.shape[0]], list(op.stride), [0] * nd, list(op.dilation), False,
-            [0] * nd, op.groups, [True, True, b is not None])
-        index = [slice(None), slice(None), *(slice(before, before + size) for (before, _), size
-                                            in zip(op.padding, x.shape[2:]))]
-        return [dx[tuple(index)], dW, db]
+            g, _padded(x, op.padding), W, None if b is None else [b.shape[0]], list(op.stride), [0] * nd,
+            list(op.dilation), False, [0] * nd, op.groups, [wanted[0], True, b is not None])
+        if dx is not None and any(before or after for before, after in op.padding):
+            dx = dx[(slice(None), slice(None), *(slice(before, before + size)
+                                                 for (before, _), size in zip(op.padding, x.shape[2:])))]
+        return [dx, dW, db]
     nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
     x2, g2 = _as_2d(x, nd), _as_2d(g, nd)
     if op.key == "max_pool":
-        args = (_pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
-                _pairs(op.dilation, nd, 1))
-        _, indices = F.max_pool2d(x2, *args, return_indices=True)
-        dx = aten.max_pool2d_with_indices_backward(g2, x2, *args, False, indices)
+        dx = aten.max_pool2d_with_indices_backward(g2, x2, *_pool_arguments(op, nd), False, winners)
     elif op.key == "avg_pool":
         dx = aten.avg_pool2d_backward(g2, x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1),
                                       _pairs(op.padding, nd, 0), False, op.count_include_pad, None)
@@ -295,11 +319,19 @@ def _key(items: tuple) -> tuple:
     return tuple(key)
 
 
-def _backward(node: OpNode, g: Any, inputs: list, out: Any) -> list:
+#: activations whose derivative is a function of their output, and torch's kernel for g·f′ from it: the
+#: rules the scalar program derives (tanh′ = 1 − a², σ′ = a(1 − a)), checked against it like the others
+_FUSED_BACKWARD = {"tanh": "tanh_backward", "sigmoid": "sigmoid_backward"}
+
+
+def _backward(node: OpNode, g: Any, inputs: list, out: Any, wanted: list[bool], saved: Any = None) -> list:
     """The gradient for each input of ``node`` from the gradient ``g`` of its output (None: no gradient)."""
     torch = _torch()
     op, key = node.op, node.op.key
     if isinstance(op, Elementwise):
+        fused = _FUSED_BACKWARD.get(getattr(op, "activation", None)) if key == "activate" else None
+        if fused is not None:  # the same partial (1 − a², a(1 − a)) times g, in one pass over memory
+            return [getattr(torch.ops.aten, fused)(g, out)]
         tensors = [a if hasattr(a, "dim") else torch.as_tensor(a, dtype=out.dtype, device=out.device) for a in inputs]
         partials = _partials(op, len(inputs))(out, *tensors)
         return [_unbroadcast(g * p, tuple(a.shape)) if hasattr(a, "dim") else None
@@ -358,7 +390,7 @@ def _backward(node: OpNode, g: Any, inputs: list, out: Any) -> list:
         gW = torch.zeros_like(W).index_add_(0, ids.reshape(-1).long(), g.reshape(-1, W.shape[1]))
         return [gW, None]
     if key in ("conv", "max_pool", "avg_pool", "adaptive_avg_pool"):
-        return _spatial_backward(op, g, inputs)
+        return _spatial_backward(op, g, inputs, wanted, saved)
     raise DeriveError(f"no tensor rule for op {key!r} yet (node {node.name})")
 
 
