@@ -1,5 +1,5 @@
 """``python -m derive``: the same as the ``derive`` command."""
 
-from derive.cli import main
+from derive.cli import run
 
-raise SystemExit(main())
+run()

@@ -89,11 +89,13 @@ def _symbols(expr: sp.Expr) -> Iterable[sp.Symbol]:
     if expr.is_Symbol:
         return (expr,)
     found = []
-    for term in expr.args if expr.is_Add else (expr,):
-        if term.is_Symbol:
+    for term in expr.args if expr.is_Add else (expr,):  # millions of terms in a CNN: the checks inline
+        if type(term) is sp.Symbol:
             found.append(term)
-        elif term.is_Mul and all(f.is_Symbol for f in term.args):
-            found.extend(term.args)
+            continue
+        args = term.args
+        if type(term) is sp.Mul and len(args) == 2 and type(args[0]) is sp.Symbol and type(args[1]) is sp.Symbol:
+            found += args
         else:
             return expr.free_symbols
     return found

@@ -124,9 +124,10 @@ class _Program:
                 continue
             inputs = [None if a is None else values[a] for a in node.args]
             wanted = [a is not None and self.needs_gradient[a] for a in node.args]
-            for a, g in zip(node.args, _backward(node, grads.pop(i), inputs, values[i], wanted, saved.get(i))):
+            for a, g in zip(node.args, _backward(node, grads.pop(i), inputs, values[i], wanted, saved.pop(i, None))):
                 if a is not None and g is not None and self.needs_gradient[a]:
                     grads[a] = grads[a] + g if a in grads else g
+            values[i] = inputs = None  # its users are done (they come later): free it, as autograd does
         index = {n.name: i for i, n in enumerate(self.structure.nodes) if isinstance(n, Leaf) and n.kind == "parameter"}
         return [grads.get(index[k], torch.zeros_like(by_key[k])) for k in self.keys]
 

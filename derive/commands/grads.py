@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+from derive import json_text
 
 from derive.backprop import MAX_OPERATIONS
 from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
@@ -51,7 +51,7 @@ def run(network: Network, args: argparse.Namespace) -> str:
         if args.hessian:
             H = hessian(derivation)
             document["hessian"] = {"names": H.names, "values": H.values.tolist()}
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return json_text.dumps(document) + "\n"
     if args.format == "latex":
         return grads_latex(derivation, args.form)
     text = _grads_text(derivation)  # the text table chooses its own form per line
