@@ -106,6 +106,20 @@ class _Program:
         for node in self.structure.nodes:
             self.needs_gradient.append(node.kind == "parameter" if isinstance(node, Leaf) else
                                        any(a is not None and self.needs_gradient[a] for a in node.args))
+        # what the backward pass reads (as autograd saves only that): every other op output is freed after its
+        # last use in the forward pass, which keeps the allocator reusing memory instead of faulting in new pages
+        nodes = self.structure.nodes
+        self.saved = [isinstance(n, Leaf) for n in nodes]
+        self.saved[self.structure.output] = True  # the loss's gradient starts from it
+        self.last_use = list(range(len(nodes)))
+        for i, node in enumerate(nodes):
+            if isinstance(node, OpNode):
+                reads_inputs, reads_output = _reads(node)
+                self.saved[i] |= reads_output
+                for a in node.args:
+                    if a is not None:
+                        self.saved[a] |= reads_inputs
+                        self.last_use[a] = i
 
     def __call__(self, x: Any, y: Any, *params: Any) -> list[Any]:
         torch = _torch()
@@ -117,6 +131,9 @@ class _Program:
         saved: dict[int, Any] = {}  # what a backward rule keeps from its forward (max pooling's winners)
         for i, node in enumerate(self.structure.nodes):
             values.append(self._forward(node, values, x, y, by_key, batch, saved, i))
+            for a in node.args if isinstance(node, OpNode) else ():
+                if a is not None and self.last_use[a] == i and not self.saved[a]:
+                    values[a] = None
         grads: dict[int, Any] = {self.structure.output: self._loss_gradient(values[self.structure.output], y, batch)}
         for i in reversed(range(len(self.structure.nodes))):
             node = self.structure.nodes[i]
@@ -318,6 +335,16 @@ def _key(items: tuple) -> tuple:
         key.append(item[1] if item[0] == "int" else slice(*item[1:]) if item[0] == "slice"
                    else None if item[0] == "none" else Ellipsis)
     return tuple(key)
+
+
+def _reads(node: OpNode) -> tuple[bool, bool]:
+    """Whether the backward rule of ``node`` reads its inputs, and its output (`_backward`)."""
+    op = node.op
+    if op.key == "activate" and op.activation in _FUSED_BACKWARD:
+        return False, True
+    if op.key in ("conv", "linear", "matmul", "max_pool"):
+        return True, False
+    return True, True
 
 
 #: activations whose derivative is a function of their output, and torch's kernel for g·f′ from it: the
