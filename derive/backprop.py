@@ -82,12 +82,32 @@ class Backprop:
         adjoint = self._adjoint_of
         return dot([(adjoint[user], partial) for user, partial in self.users.get(symbol, ())])
 
-    @functools.cached_property
-    def _compact_adjoints(self) -> dict[sp.Symbol, sp.Expr]:
-        inlined: dict[sp.Symbol, sp.Expr] = {}
-        for d, expr in self.adjoints.items():  # program order: every adjoint used is already inlined
-            inlined[d] = expr.xreplace(inlined)
+    def _compact_adjoints(self, expr: sp.Expr) -> dict[sp.Symbol, sp.Expr]:
+        """Every adjoint ``expr`` uses, directly or not, inlined (over intermediates and leaves).
+
+        Only those: a network's few small gradients must not inline the adjoints of its convolutions.
+        """
+        inlined = self._inlined
+        needed: set[sp.Symbol] = set()
+        todo = [s for s in expr.free_symbols if s in self.adjoints]
+        while todo:
+            d = todo.pop()
+            if d not in needed and d not in inlined:
+                needed.add(d)
+                todo += [s for s in self.adjoints[d].free_symbols if s in self.adjoints]
+        order = self._program_order
+        for d in sorted(needed, key=order.__getitem__):  # every adjoint a definition uses comes before it
+            inlined[d] = self.adjoints[d].xreplace(inlined)
         return inlined
+
+    @functools.cached_property
+    def _inlined(self) -> dict[sp.Symbol, sp.Expr]:
+        """The adjoints inlined so far (`_compact_adjoints`)."""
+        return {}
+
+    @functools.cached_property
+    def _program_order(self) -> dict[sp.Symbol, int]:
+        return {d: i for i, d in enumerate(self.adjoints)}
 
     @functools.cached_property
     def _sizes(self) -> tuple[dict[sp.Symbol, int], dict[sp.Symbol, int]]:
@@ -125,7 +145,7 @@ class Backprop:
     def compact(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
         """∂L/∂p over intermediates, inputs, targets and parameters (refused past `MAX_OPERATIONS`)."""
         self._check_size(name, "compact", max_operations)
-        return self.program[name].xreplace(self._compact_adjoints)
+        return self.program[name].xreplace(self._compact_adjoints(self.program[name]))
 
     def closed(self, name: str, *, max_operations: int | None = None) -> sp.Expr:
         """∂L/∂p over inputs, targets and parameters only (refused past `MAX_OPERATIONS`)."""

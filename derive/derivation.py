@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -104,11 +105,15 @@ class Derivation:
         return {p.name: self.closed(p.name, max_operations=max_operations) for p in self.parameters}
 
     def _by_name(self, name: str) -> ParameterGradient:
-        for p in self.parameters:
-            if p.name == name:
-                return p
-        known = ", ".join(p.name for p in self.parameters)
-        raise KeyError(f"no parameter {name!r}; parameters: {known}")
+        found = self._index.get(name)
+        if found is None:
+            known = ", ".join(p.name for p in self.parameters)
+            raise KeyError(f"no parameter {name!r}; parameters: {known}")
+        return found
+
+    @functools.cached_property
+    def _index(self) -> dict[str, ParameterGradient]:
+        return {p.name: p for p in self.parameters}
 
 
 def _leaf_values(network: Network, graph) -> dict[sp.Symbol, float]:

@@ -37,6 +37,7 @@ from derive.errors import DeriveError
 from derive.model.graph import Model
 from derive.network import Architecture, Network
 from derive.ops import loss as lookup_loss
+from derive.printing import sum_of_products
 from verify.matrix_form import compile_matrix
 
 BACKENDS = ("numpy", "torch")
@@ -209,6 +210,9 @@ def _printer_class(backend: str) -> type:
 
     class Printer(base):  # type: ignore[misc, valid-type]
         def _print(self, expr: Any, **kwargs: Any) -> str:
+            factors = sum_of_products(expr) if isinstance(expr, sp.Add) else None
+            if factors is not None:  # a convolution's or a dense layer's sum: SymPy's order, without its sorting
+                return " + ".join("*".join(self._print(s) for s in term) for term in factors)
             if isinstance(expr, sp.Expr) and not expr.is_Number and not expr.free_symbols:
                 if not expr.is_Atom or isinstance(expr, sp.NumberSymbol):
                     value = complex(expr.evalf(20))

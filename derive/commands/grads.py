@@ -11,6 +11,7 @@ from derive.derivation import Derivation
 from derive.hessian import hessian
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.network import Network
+from derive.printing import plain_string
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -92,7 +93,7 @@ def _grads_text(d: Derivation) -> str:
             form = d.compact(p.name)
         else:  # one line a person can read: over the adjoints dL_dzK = ∂L/∂zK of the straight-line program
             form, program = d.backprop.program[p.name], True
-        lines.append(f"{p.name:<10} {p.parameter.value:>16.10g} {p.gradient:>20.12g}   {form}")
+        lines.append(f"{p.name:<10} {p.parameter.value:>16.10g} {p.gradient:>20.12g}   {plain_string(form)}")
     if program:
         lines.append(
             f"dL_dzK is ∂L/∂zK, the adjoint of unit K; gradients whose form over intermediates has more than "
