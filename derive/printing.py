@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Mapping
 
@@ -54,20 +55,42 @@ def sum_of_products(expr: sp.Expr) -> list[tuple[sp.Symbol, ...]] | None:
     """
     if not expr.is_Add:
         return None
-    keyed = []
+    singles: list[sp.Symbol] = []
+    products: list[tuple[sp.Symbol, ...]] = []
+    last = ("", "")
     for term in expr.args:  # the checks of `is_plain`, inline: this loop runs over millions of terms
         if type(term) is sp.Symbol:
             if term._assumptions0 != PLAIN:
                 return None
-            keyed.append(((term.name, _LAST), (term,)))
+            if products:  # not SymPy's canonical order (symbols first): sort
+                return _sorted_terms(expr.args)
+            singles.append(term)
             continue
-        args = term.args
-        if type(term) is not sp.Mul or len(args) != 2:
+        pair = term.args
+        if type(term) is not sp.Mul or len(pair) != 2:
             return None
-        a, b = args  # canonical order: by name
+        a, b = pair
         if type(a) is not sp.Symbol or type(b) is not sp.Symbol or a._assumptions0 != PLAIN or b._assumptions0 != PLAIN:
             return None
-        keyed.append(((a.name, b.name, _LAST), args))
+        names = (a.name, b.name)
+        if names <= last:  # canonical order sorts products by their factors' names, as printing does
+            return _sorted_terms(expr.args)
+        last = names
+        products.append(pair)
+    # a symbol prints after every product whose first factor's name is not greater than its own
+    for symbol in singles:
+        products.insert(bisect.bisect_right(products, symbol.name, key=_first_name), (symbol,))
+    return products
+
+
+def _first_name(factors: tuple[sp.Symbol, ...]) -> str:
+    return factors[0].name
+
+
+def _sorted_terms(terms: tuple[sp.Expr, ...]) -> list[tuple[sp.Symbol, ...]]:
+    """`sum_of_products` of plain symbols and products in any order: sorted by the print key."""
+    keyed = [((*(s.name for s in factors), _LAST), factors)
+             for factors in ((t,) if t.is_Symbol else t.args for t in terms)]
     keyed.sort()  # the keys are distinct (so are the terms): the factors are never compared
     return [factors for _, factors in keyed]
 
@@ -85,7 +108,11 @@ def _sum_string(factors: list[tuple[sp.Symbol, ...]]) -> str:
 
 
 def _sum_latex(factors: list[tuple[sp.Symbol, ...]], names: Mapping[sp.Symbol, str]) -> str:
-    return " + ".join([" ".join([_latex_name(s, names) for s in term]) for term in factors])
+    get = names.get
+    texts = [[get(s) for s in term] for term in factors]
+    if any(None in term for term in texts):  # a symbol without a textbook name: SymPy's own
+        texts = [[_latex_name(s, names) for s in term] for term in factors]
+    return " + ".join([" ".join(term) for term in texts])
 
 
 def _unevaluated(func: type, *args: sp.Expr) -> sp.Expr:
