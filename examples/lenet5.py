@@ -5,7 +5,7 @@ Two 5×5 convolutions (6 and 16 maps), each followed by tanh and 2×2 max poolin
 initialisation from a fixed seed, so every run reads the same network.
 
     derive grads --torch examples/lenet5.py:LeNet5 --x x.npy --y y.npy --loss cross_entropy \\
-        --format json --max-params 70000 -o lenet5.json
+        --format json --max-params 70000 > lenet5.json
 
 (``x.npy``: N×1×32×32 floats; ``y.npy``: N class indices.)
 """
