@@ -9,18 +9,21 @@
 ``import derive`` never imports torch.
 """
 
-from derive.code import code
-from derive.derivation import Derivation, derive, gradients
-from derive.hessian import Hessian, hessian, hessian_vector_product
-from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
-from derive.forms import grads_document
-from derive.network import Linear, Network, Parameter
-from derive.sources import examples
-from derive.sources.spec import load_spec, loads_spec
-from derive.sources.torch_fx import from_torch
-from derive.report import report
-from derive.training import History, sgd, train
-from derive.training.optimizers import OPTIMIZERS, Optimizer
+from derive.startup import interruptible_start
+
+with interruptible_start():  # Ctrl-C while the command imports: one line, status 130
+    from derive.code import code
+    from derive.derivation import Derivation, derive, gradients
+    from derive.hessian import Hessian, hessian, hessian_vector_product
+    from derive.errors import DeriveError, ShapeError, SpecError, UnknownOpError, ValueDomainError
+    from derive.forms import grads_document
+    from derive.network import Linear, Network, Parameter
+    from derive.sources import examples
+    from derive.sources.spec import load_spec, loads_spec
+    from derive.sources.torch_fx import from_torch
+    from derive.report import report
+    from derive.training import History, sgd, train
+    from derive.training.optimizers import OPTIMIZERS, Optimizer
 
 __version__ = "0.1.0"
 

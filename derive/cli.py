@@ -8,24 +8,27 @@ missing folder); 130 interrupted (Ctrl-C); 141 standard output closed early (a b
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-from collections.abc import Sequence
-from typing import Any
+from derive.startup import interruptible_start
 
-import numpy as np
+with interruptible_start():  # see derive.startup
+    import argparse
+    import os
+    import sys
+    from collections.abc import Sequence
+    from typing import Any
 
-from derive.commands import check, code, grads, report, verify
-from derive.commands.options import HelpFormatter
-from derive.errors import DeriveError, did_you_mean, printable
-from derive.network import Network
-from derive.ops import LOSSES, REDUCTIONS
-from derive.progress import Progress
-from derive.terms import gc_paused
-from derive.sources.data import SUFFIXES, check_rank, load_data
-from derive.sources.examples import EXAMPLES, example
-from derive.sources.spec import load_spec, loads_spec
+    import numpy as np
+
+    from derive.commands import check, code, grads, report, verify
+    from derive.commands.options import HelpFormatter
+    from derive.errors import DeriveError, did_you_mean, printable
+    from derive.network import Network
+    from derive.ops import LOSSES, REDUCTIONS
+    from derive.progress import Progress
+    from derive.terms import gc_paused
+    from derive.sources.data import SUFFIXES, check_rank, load_data
+    from derive.sources.examples import EXAMPLES, example
+    from derive.sources.spec import load_spec, loads_spec
 
 #: Each command module has ``add_parser(subparsers) -> parser`` and sets ``run`` as the parser's default:
 #: ``run(network, args) -> str | tuple[str, int]`` (output, and an exit status when it is not 0). `main`

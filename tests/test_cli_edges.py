@@ -231,3 +231,32 @@ def test_torch_files_missing_exiting_or_in_train_mode_get_clear_messages(tmp_pat
     assert result.returncode == 0, result.stderr
     result = _run("grads", "--example", "seed", "--eval")
     assert result.returncode == 2 and "use it with --torch" in result.stderr
+
+
+#: a Python program that sends itself SIGINT when derive imports SymPy, then runs ``argv`` as the command
+_INTERRUPTED_IMPORT = """
+import builtins, os, runpy, signal, sys
+real = builtins.__import__
+def hook(name, *args, **kwargs):
+    if name == "sympy":
+        builtins.__import__ = real
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(name, *args, **kwargs)
+builtins.__import__ = hook
+sys.argv = {argv!r}
+{run}
+"""
+
+
+def test_ctrl_c_while_the_command_is_importing_is_one_line_and_status_130():
+    program = _INTERRUPTED_IMPORT.format(argv=["derive", "grads", "--example", "seed"],
+                                         run="runpy.run_module('derive', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 130 and result.stdout == ""
+    assert _one_line(result.stderr) == "derive: interrupted"
+
+
+def test_ctrl_c_while_a_program_imports_derive_is_its_own_keyboard_interrupt():
+    program = _INTERRUPTED_IMPORT.format(argv=["train.py"], run="import derive")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode != 130 and "KeyboardInterrupt" in result.stderr
