@@ -147,11 +147,7 @@ def _grads_document(d: Derivation, form: str) -> dict[str, Any]:
         "form": chosen,
     }
     if chosen == "program":
-        document["definitions"] = [
-            dict(zip(("symbol", "expression", "value", "latex"), (str(symbol), text, d.values[symbol], tex)))
-            for symbol, expr in definitions(d)
-            for text, tex in (printed(expr, names),)
-        ]
+        document["definitions"] = [_definition(symbol, expr, d.values[symbol], names) for symbol, expr in definitions(d)]
     strings = {p.name: printed(expressions[p.name], names) for p in d.parameters}
     document["parameters"] = [
         {
@@ -169,6 +165,12 @@ def _grads_document(d: Derivation, form: str) -> dict[str, Any]:
         for p in d.parameters
     ]
     return document
+
+
+def _definition(symbol: sp.Symbol, expr: sp.Expr, value: float, names: dict[sp.Symbol, str]) -> dict[str, Any]:
+    """One entry of the program's ``definitions``."""
+    text, tex = printed(expr, names)
+    return {"symbol": str(symbol), "expression": text, "value": value, "latex": tex}
 
 
 def grads_latex(d: Derivation, form: str = "auto") -> str:
