@@ -28,6 +28,7 @@ from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mea
 from derive.network import Parameter
 from derive.ops import REDUCTIONS, loss as lookup_loss
 from derive.ops.tensor import TensorOp
+from derive.terms import gc_paused
 
 #: the loss of a model whose ``forward(x, y)`` returns the loss itself (any loss built from supported ops)
 OWN_LOSS = "forward"
@@ -126,7 +127,7 @@ class Model:
                 _array(value, f"{leaf.kind} {leaf.name!r}")
         if self.loss != OWN_LOSS:
             lookup_loss(self.loss).check_targets(self.target_rows())
-        known = [p.name for p in self.parameters()]
+        known = [p.name for p in self.parameters()] if self.freeze else []
         unknown = [n for n in self.freeze if n not in known and n not in self.tensor_keys]
         if unknown:
             hint = did_you_mean(str(unknown[0]), [*self.tensor_keys, *known])
@@ -161,6 +162,10 @@ class Model:
 
         Frozen: a tensor read with ``requires_grad=False``, or named in ``freeze`` by its key or element name.
         """
+        with gc_paused():  # tens of thousands of small objects for a CNN, no cycles
+            return self._parameters()
+
+    def _parameters(self) -> list[Parameter]:
         from derive.model.lower import indexed_names, parameter_base
 
         params = []
