@@ -20,7 +20,7 @@ INTERRUPTED = 130
 
 def is_the_command() -> bool:
     """Whether this process is the ``derive`` command (the console script or ``python -m derive``)."""
-    return sys.orig_argv[1:3] == ["-m", "derive"] or os.path.basename(sys.argv[0]) == "derive"
+    return sys.orig_argv[1:3] == ["-m", "derive"] or os.path.basename(sys.argv[0]).removesuffix(".exe") == "derive"
 
 
 @contextmanager

@@ -86,3 +86,10 @@ def test_long_sums_of_products_print_as_sympy_does(pairs):
     assert expression_string(expr) == sp.sstr(expr)
     for names in LATEX:
         assert latex(expr, names) == sp.latex(expr, symbol_names=names)
+
+
+def test_a_sum_out_of_canonical_order_prints_in_sympys_order():
+    """An unevaluated sum keeps the order it was built in; printing sorts it as SymPy would."""
+    a, b, c, d = sp.symbols("a b c d")
+    built = sp.Add(c, a * d, b, a * b, evaluate=False)
+    assert expression_string(built) == sp.sstr(sp.Add(c, a * d, b, a * b)) == "a*b + a*d + b + c"
