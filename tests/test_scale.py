@@ -72,6 +72,40 @@ def test_matrix_form_keeps_dtype_and_works_for_any_batch():
         assert [tuple(g.shape) for g in grads] == [tuple(p.shape) for p in params]
 
 
+def test_matrix_form_buffers_never_leak_into_results_calls_or_threads():
+    """Its intermediates live in buffers kept between calls: a result must not change when the function is
+    called again (from this thread or another, with other data), and autograd history still flows."""
+    import threading
+
+    net = _network(CASES[2])  # relu, tanh, identity: the fused in-place rules and the lambdified one
+    fn = compile_matrix(net, backend="torch")
+    x, y, *params = arguments(net, backend="torch")
+    first = [g.clone() for g in fn(x, y, *params)]
+    kept = fn(x, y, *params)
+    for a, b in zip(kept, first):
+        assert torch.equal(a, b)
+    rows = 100_000  # long enough kernels (torch releases the GIL in them) for the threads to overlap
+    big_y = y[:1].expand(rows, -1).contiguous()
+    data = {seed: torch.as_tensor(np.random.default_rng(seed).uniform(-2, 2, (rows, x.shape[1]))) for seed in range(4)}
+    alone = {seed: [g.clone() for g in fn(data[seed], big_y, *params)] for seed in data}
+    wrong = []
+
+    def other(seed):  # other data, same shapes: the same buffers if they were shared
+        for _ in range(10):
+            if not all(torch.allclose(a, b, rtol=1e-12, atol=1e-15) for a, b in zip(fn(data[seed], big_y, *params), alone[seed])):
+                wrong.append(seed)
+
+    threads = [threading.Thread(target=other, args=(seed,)) for seed in data]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+    tracked = [p.clone().requires_grad_(True) for p in params]
+    grads = fn(x, y, *tracked)
+    assert grads[0].requires_grad and all(torch.allclose(a, b) for a, b in zip(grads, first))
+
+
 @pytest.mark.parametrize("sizes", [(8, 16, 16, 1), (16, 32, 32, 32, 1), (32, 64, 64, 64, 1)])
 def test_program_stays_linear_in_size(sizes):
     acts = ("tanh",) * (len(sizes) - 2) + ("sigmoid",)
