@@ -92,7 +92,8 @@ def test_matrix_form_buffers_never_leak_into_results_calls_or_threads():
 
     def other(seed):  # other data, same shapes: the same buffers if they were shared
         for _ in range(10):
-            if not all(torch.allclose(a, b, rtol=1e-12, atol=1e-15) for a, b in zip(fn(data[seed], big_y, *params), alone[seed])):
+            grads = fn(data[seed], big_y, *params)
+            if not all(torch.allclose(a, b, rtol=1e-12, atol=1e-15) for a, b in zip(grads, alone[seed])):
                 wrong.append(seed)
 
     threads = [threading.Thread(target=other, args=(seed,)) for seed in data]
