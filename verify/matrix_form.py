@@ -10,7 +10,8 @@ and loss (the δ of a unit depends only on that unit, so the rule of one unit is
 - gradients: ``∂L/∂W⁽ˡ⁾ = Δ⁽ˡ⁾ᵀ A⁽ˡ⁻¹⁾``, ``∂L/∂b⁽ˡ⁾ = Σ_rows Δ⁽ˡ⁾``.
 
 The element-wise rules are lambdified with SymPy (NumPy or torch); the glue is plain matrix products, so the
-same function runs on CPU or CUDA tensors and on any batch size.
+same function runs on CPU or CUDA tensors and on any batch size. On torch, the intermediates (Z, Δ W) are
+written into buffers kept between calls, one set per thread (`_Workspace`); every returned gradient is fresh.
 
 >>> import derive
 >>> from verify.compile import arguments
