@@ -104,15 +104,24 @@ def printed(expr: sp.Expr, names: Mapping[sp.Symbol, str]) -> tuple[str, str]:
 
 
 def _sum_string(factors: list[tuple[sp.Symbol, ...]]) -> str:
-    return " + ".join(["*".join([s.name for s in term]) for term in factors])
+    return " + ".join([f"{t[0].name}*{t[1].name}" if len(t) == 2 else t[0].name for t in factors])
 
 
 def _sum_latex(factors: list[tuple[sp.Symbol, ...]], names: Mapping[sp.Symbol, str]) -> str:
     get = names.get
-    texts = [[get(s) for s in term] for term in factors]
-    if any(None in term for term in texts):  # a symbol without a textbook name: SymPy's own
-        texts = [[_latex_name(s, names) for s in term] for term in factors]
-    return " + ".join([" ".join(term) for term in texts])
+    try:
+        return " + ".join([f"{get(t[0]) or _no_name(t[0])} {get(t[1]) or _no_name(t[1])}" if len(t) == 2
+                           else get(t[0]) or _no_name(t[0]) for t in factors])
+    except _NoName:  # a symbol without a textbook name: SymPy's own for every symbol
+        return " + ".join([" ".join([_latex_name(s, names) for s in term]) for term in factors])
+
+
+class _NoName(Exception):
+    pass
+
+
+def _no_name(symbol: sp.Symbol) -> str:
+    raise _NoName(symbol)
 
 
 def _unevaluated(func: type, *args: sp.Expr) -> sp.Expr:
