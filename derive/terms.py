@@ -61,6 +61,10 @@ def product(x: sp.Expr, y: sp.Expr) -> sp.Expr:
         if x.name == y.name:
             return x**2
         return sp.Mul._from_args((x, y) if x.name < y.name else (y, x), is_commutative=True)
+    if is_plain(x) and (y.is_Add or isinstance(y, sp.Function)) and y.is_commutative:
+        # an adjoint times a local derivative (1 − a², a max pooling's winner): a symbol never merges with a
+        # sum or a function, only a number distributes over a sum, and a symbol sorts before both
+        return sp.Mul._from_args((x, y), is_commutative=True)
     if x.is_Symbol and y.is_Symbol and x != y:
         return sp.Mul._from_args(sorted((x, y), key=_canonical))
     return x * y

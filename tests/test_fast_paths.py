@@ -93,3 +93,10 @@ def test_a_sum_out_of_canonical_order_prints_in_sympys_order():
     a, b, c, d = sp.symbols("a b c d")
     built = sp.Add(c, a * d, b, a * b, evaluate=False)
     assert expression_string(built) == sp.sstr(sp.Add(c, a * d, b, a * b)) == "a*b + a*d + b + c"
+
+
+@settings(max_examples=300, deadline=None)
+@given(symbols, expressions(2))
+def test_a_symbol_times_any_expression_is_sympys_product(x, expr):
+    """`product` of an adjoint and a local derivative (a sum, a function, anything) is SymPy's ``x * expr``."""
+    assert product(x, expr) == x * expr and product(x, expr).args == (x * expr).args
