@@ -56,7 +56,7 @@ def simple_key(term: sp.Expr) -> tuple[int, str, str] | None:
 
 
 def product(x: sp.Expr, y: sp.Expr) -> sp.Expr:
-    """``x * y``, built directly when both are distinct symbols."""
+    """``x * y``, built directly for two distinct symbols, or a symbol times a sum or a function."""
     if is_plain(x) and is_plain(y):
         if x.name == y.name:
             return x**2
