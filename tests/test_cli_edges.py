@@ -260,3 +260,16 @@ def test_ctrl_c_while_a_program_imports_derive_is_its_own_keyboard_interrupt():
     program = _INTERRUPTED_IMPORT.format(argv=["train.py"], run="import derive")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode != 130 and "KeyboardInterrupt" in result.stderr
+
+
+def test_the_whole_output_arrives_through_a_buffered_pipe():
+    """The command ends with ``os._exit`` (no teardown of its objects): standard output must be flushed first.
+    Without PYTHONUNBUFFERED (set on some machines, hiding the difference) a missed flush loses the text."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for form in ("json", "text"):
+        result = subprocess.run([sys.executable, "-m", "derive", "grads", "--example", "seed", "--format", form],
+                                capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.endswith("\n") and "b3" in result.stdout
+        if form == "json":
+            assert len(json.loads(result.stdout)["parameters"]) == 9

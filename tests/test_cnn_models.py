@@ -1,7 +1,11 @@
 """Convolutional models: convolution, pooling and BatchNorm2d give every gradient equal to float64 autograd
 of the user's own module, from Python and from ``derive grads --torch … --x X.npy --y Y.npy``."""
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +25,8 @@ from tests.test_report_check import check_arithmetic
 from tests.test_report_tools import katex, markdown_math, need_pdflatex, read_equations  # noqa: F401
 
 F = torch.nn.functional
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # torch warns that it pads a copy of the input for an even kernel with padding="same" (SamePadding does that)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
@@ -214,20 +220,26 @@ def test_unsupported_options_are_refused_by_name(module, message):
     assert "\n" not in str(info.value)
 
 
-def test_lenet5_on_a_small_image_equals_autograd_and_its_json_is_the_program():
-    """LeNet-5's layers (conv, tanh, max pooling twice, three dense layers) on a 1×16×16 image, batch 2:
-    every one of its 15,626 gradients as autograd's, and the JSON in program form with the same values
-    (the 32×32 network itself, 61,706 parameters, is checked and timed by benchmarks/lenet.py)."""
+def test_lenet5_on_a_small_image_from_the_command_line_equals_autograd(tmp_path):
+    """LeNet-5's layers (conv, tanh, max pooling twice, three dense layers) on a 1×16×16 image, batch 2, through
+    ``derive grads --format json``: all 15,626 gradients as autograd's, the program form in full (27 MB through
+    the pipe: the command ends with ``os._exit`` after flushing it). The 32×32 network itself, 61,706
+    parameters, is checked and timed by benchmarks/lenet.py."""
     lenet = example("lenet5")
     rng = np.random.default_rng(3)
-    x, y = rng.standard_normal((2, 1, 16, 16)).round(3).tolist(), [3, 7]
-    model = derive.from_torch(lenet.LeNet5Small(), loss="cross_entropy", x=x, y=y)
-    d = derive.derive(model)
-    gradients = [(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters]
+    x, y = rng.standard_normal((2, 1, 16, 16)).round(3), np.array([3, 7])
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "Y.npy", y)
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "grads", "--torch", f"{ROOT / 'examples' / 'lenet5.py'}:LeNet5Small",
+         "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", "cross_entropy",
+         "--format", "json", "--max-params", "20000"], capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    gradients = [(p["torch"], p["index"], p["gradient"]) for p in doc["parameters"]]
     assert len(gradients) == 15_626
-    assert_matches_autograd(gradients, d.loss, lenet.LeNet5Small(), x, y, "cross_entropy")
-    doc = grads_document(d)
+    assert_matches_autograd(gradients, doc["loss"], lenet.LeNet5Small(), x.tolist(), y.tolist(), "cross_entropy")
     assert doc["form"] == "program" and len(doc["definitions"]) > 10_000
-    assert [p["gradient"] for p in doc["parameters"]] == [g for _, _, g in gradients]
     conv1 = next(e for e in doc["definitions"] if e["symbol"] == "conv1_1_1_1_1")
     assert conv1["expression"].count("*") == 25  # the 5×5 window, one product per tap (+ the bias)
