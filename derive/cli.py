@@ -8,7 +8,7 @@ missing folder); 130 interrupted (Ctrl-C); 141 standard output closed early (a b
 
 from __future__ import annotations
 
-from derive.startup import interruptible_start
+from derive.startup import INTERRUPTED, INTERRUPTED_MESSAGE, interruptible_start
 
 with interruptible_start():  # see derive.startup
     import argparse
@@ -37,7 +37,7 @@ with interruptible_start():  # see derive.startup
 COMMANDS = (grads, report, verify, check, code)
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_OUTPUT = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE: what a shell reports for them
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = INTERRUPTED, 141  # 128 + SIGINT, 128 + SIGPIPE: what a shell reports
 EXIT_STATUSES = {
     EXIT_OK: "success",
     EXIT_MISMATCH: "verification mismatch (derive verify)",
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         _detach_stdout()
-        print("derive: interrupted", file=sys.stderr)
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -109,19 +109,8 @@ def _sum_string(factors: list[tuple[sp.Symbol, ...]]) -> str:
 
 def _sum_latex(factors: list[tuple[sp.Symbol, ...]], names: Mapping[sp.Symbol, str]) -> str:
     get = names.get
-    try:
-        return " + ".join([f"{get(t[0]) or _no_name(t[0])} {get(t[1]) or _no_name(t[1])}" if len(t) == 2
-                           else get(t[0]) or _no_name(t[0]) for t in factors])
-    except _NoName:  # a symbol without a textbook name: SymPy's own for every symbol
-        return " + ".join([" ".join([_latex_name(s, names) for s in term]) for term in factors])
-
-
-class _NoName(Exception):
-    pass
-
-
-def _no_name(symbol: sp.Symbol) -> str:
-    raise _NoName(symbol)
+    return " + ".join([f"{get(t[0]) or _latex_name(t[0], names)} {get(t[1]) or _latex_name(t[1], names)}"
+                       if len(t) == 2 else get(t[0]) or _latex_name(t[0], names) for t in factors])
 
 
 def _unevaluated(func: type, *args: sp.Expr) -> sp.Expr:

@@ -14,8 +14,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: the exit status of an interrupted command (128 + SIGINT), as `derive.cli.EXIT_INTERRUPTED`
+#: the exit status of an interrupted command (128 + SIGINT, what a shell reports), and its one line
 INTERRUPTED = 130
+INTERRUPTED_MESSAGE = "derive: interrupted"
 
 
 def is_the_command() -> bool:
@@ -31,5 +32,5 @@ def interruptible_start() -> Iterator[None]:
     except KeyboardInterrupt:
         if not is_the_command():
             raise
-        print("derive: interrupted", file=sys.stderr, flush=True)
+        print(INTERRUPTED_MESSAGE, file=sys.stderr, flush=True)
         os._exit(INTERRUPTED)

@@ -268,8 +268,7 @@ def _spatial_forward(op: Any, inputs: list) -> Any:
     if op.key == "max_pool":
         return _max_pool(op, x)[0]
     if op.key == "avg_pool":
-        out = F.avg_pool2d(x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0),
-                           count_include_pad=op.count_include_pad)
+        out = F.avg_pool2d(x2, *_window_arguments(op, nd), count_include_pad=op.count_include_pad)
     else:
         out = F.adaptive_avg_pool2d(x2, _pairs(op.output_size, nd, 1))
     return out.squeeze(-2) if nd == 1 else out
@@ -277,19 +276,29 @@ def _spatial_forward(op: Any, inputs: list) -> Any:
 
 def _padded(x: Any, padding: tuple[tuple[int, int], ...]) -> Any:
     """``x`` with zeros before and after each spatial dim (itself, not a copy, when there are none)."""
-    if not any(before or after for before, after in padding):
+    if not _has_padding(padding):
         return x
     return _torch().nn.functional.pad(x, [p for before_after in reversed(padding) for p in before_after])
 
 
-def _pool_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
-    return (_pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0), _pairs(op.dilation, nd, 1))
+def _has_padding(padding: tuple[tuple[int, int], ...]) -> bool:
+    return any(before or after for before, after in padding)
+
+
+def _window_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
+    """(kernel, stride, padding) of a pooling as torch's 2-D kernels take them (1-D as 1 × L)."""
+    return _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0)
+
+
+def _max_pool_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
+    """(kernel, stride, padding, dilation) of a max pooling, as `_window_arguments`."""
+    return (*_window_arguments(op, nd), _pairs(op.dilation, nd, 1))
 
 
 def _max_pool(op: Any, x: Any) -> tuple[Any, Any]:
     """Max pooling's output and the flat index of each window's first maximum (its winner), kept for δ."""
     nd = len(op.kernel)
-    out, winners = _torch().nn.functional.max_pool2d(_as_2d(x, nd), *_pool_arguments(op, nd), return_indices=True)
+    out, winners = _torch().nn.functional.max_pool2d(_as_2d(x, nd), *_max_pool_arguments(op, nd), return_indices=True)
     return (out.squeeze(-2) if nd == 1 else out), winners
 
 
@@ -306,17 +315,16 @@ def _spatial_backward(op: Any, g: Any, inputs: list, wanted: list[bool], winners
         dx, dW, db = aten.convolution_backward(
             g, _padded(x, op.padding), W, None if b is None else [b.shape[0]], list(op.stride), [0] * nd,
             list(op.dilation), False, [0] * nd, op.groups, [wanted[0], True, b is not None])
-        if dx is not None and any(before or after for before, after in op.padding):
+        if dx is not None and _has_padding(op.padding):
             dx = dx[(slice(None), slice(None), *(slice(before, before + size)
                                                  for (before, _), size in zip(op.padding, x.shape[2:])))]
         return [dx, dW, db]
     nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
     x2, g2 = _as_2d(x, nd), _as_2d(g, nd)
     if op.key == "max_pool":
-        dx = aten.max_pool2d_with_indices_backward(g2, x2, *_pool_arguments(op, nd), False, winners)
+        dx = aten.max_pool2d_with_indices_backward(g2, x2, *_max_pool_arguments(op, nd), False, winners)
     elif op.key == "avg_pool":
-        dx = aten.avg_pool2d_backward(g2, x2, _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1),
-                                      _pairs(op.padding, nd, 0), False, op.count_include_pad, None)
+        dx = aten.avg_pool2d_backward(g2, x2, *_window_arguments(op, nd), False, op.count_include_pad, None)
     else:
         dx = aten._adaptive_avg_pool2d_backward(g2, x2)
     return [dx.squeeze(-2) if nd == 1 else dx]

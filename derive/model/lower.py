@@ -89,10 +89,6 @@ def indexed_names(stem: str, latex: str, shape: tuple[int, ...]) -> Iterator[tup
         yield f"{stem}_{'_'.join(labels)}", f"{latex}_{{{','.join(labels)}}}"
 
 
-def parameter_element_name(key: str, index: tuple[int, ...]) -> str:
-    """The symbol name of one element of parameter tensor ``key`` (indices 1-based in the name)."""
-    return indexed(*parameter_base(key), index)[0]
-
 
 def _data_names(stem: str, latex: str, shape: tuple[int, ...]) -> list[tuple[str, str]]:
     """Names of a data tensor's elements, row-major: chain style (x1, x1_2) for batch × features."""
