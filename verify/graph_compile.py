@@ -263,7 +263,7 @@ def _spatial_forward(op: Any, inputs: list) -> Any:
         nd = W.dim() - 2
         conv = F.conv1d if nd == 1 else F.conv2d
         return conv(_padded(x, op.padding), W, b, op.stride, 0, op.dilation, op.groups)
-    nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
+    nd = op.dims()
     x2 = _as_2d(x, nd)
     if op.key == "max_pool":
         return _max_pool(op, x)[0]
@@ -297,7 +297,7 @@ def _max_pool_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
 
 def _max_pool(op: Any, x: Any) -> tuple[Any, Any]:
     """Max pooling's output and the flat index of each window's first maximum (its winner), kept for δ."""
-    nd = len(op.kernel)
+    nd = op.dims()
     out, winners = _torch().nn.functional.max_pool2d(_as_2d(x, nd), *_max_pool_arguments(op, nd), return_indices=True)
     return (out.squeeze(-2) if nd == 1 else out), winners
 
@@ -319,7 +319,7 @@ def _spatial_backward(op: Any, g: Any, inputs: list, wanted: list[bool], winners
             dx = dx[(slice(None), slice(None), *(slice(before, before + size)
                                                  for (before, _), size in zip(op.padding, x.shape[2:])))]
         return [dx, dW, db]
-    nd = len(op.output_size) if op.key == "adaptive_avg_pool" else len(op.kernel)
+    nd = op.dims()
     x2, g2 = _as_2d(x, nd), _as_2d(g, nd)
     if op.key == "max_pool":
         dx = aten.max_pool2d_with_indices_backward(g2, x2, *_max_pool_arguments(op, nd), False, winners)
