@@ -20,7 +20,7 @@ with interruptible_start():  # Ctrl-C while the command imports: one line, statu
     from derive.network import Linear, Network, Parameter
     from derive.sources import examples
     from derive.sources.spec import load_spec, loads_spec
-    from derive.sources.torch_fx import from_torch
+    from derive.sources.torch_module import from_torch
     from derive.report import report
     from derive.training import History, sgd, train
     from derive.training.optimizers import OPTIMIZERS, Optimizer

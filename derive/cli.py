@@ -263,7 +263,7 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
 
 def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray | None) -> Network | Any:
     """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
-    from derive.sources.torch_fx import from_torch, load_module
+    from derive.sources.torch_module import from_torch, load_module
 
     missing = [option for option in ("x", "y") if getattr(args, option) is None]
     if missing:

@@ -29,6 +29,11 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.sign: lambda v: float((v > 0) - (v < 0)),  # 0 at 0, as torch's sign
     sp.Max: max,
     sp.Min: min,
+    sp.sin: math.sin,
+    sp.cos: math.cos,
+    sp.sinh: math.sinh,
+    sp.cosh: math.cosh,
+    sp.atan: math.atan,
 }
 
 
@@ -89,7 +94,7 @@ class _Evaluator:
                 raise DeriveError(f"no value for symbol {expr}") from None
         if expr.is_Rational:  # exact int arithmetic: float(Integer) goes through mpmath, 50 µs a call
             return expr.p / expr.q
-        if expr.is_Number:
+        if expr.is_Number or expr.is_NumberSymbol:
             return float(expr)
         if expr.is_Add:
             return math.fsum(self._term(arg) for arg in expr.args)

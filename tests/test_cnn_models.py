@@ -17,7 +17,7 @@ import derive
 import verify
 from derive.forms import grads_document
 from derive.model.graph import OpNode
-from derive.sources.torch_fx import UnsupportedModelError
+from derive.sources.torch_module import UnsupportedModelError
 from tests.models import cnn_zoo, example
 from tests.test_forms import assert_reevaluates
 from tests.test_graph_models import assert_matches_autograd, autograd_of, grads_from_the_command_line
@@ -157,10 +157,14 @@ def test_drawn_convolutions_agree_with_autograd(case):
 
 def test_batch_norm_2d_takes_statistics_over_batch_and_space_or_running_constants():
     train, evaluated = model_of("BatchNorm2dTrain"), model_of("BatchNorm2dEval")
-    means = [n.op.dims for n in train.structure.nodes if isinstance(n, OpNode) and n.op.key == "mean"]
-    assert means == [(0, 2, 3), (0, 2, 3)]
+    norms = [n.op for n in train.structure.nodes if isinstance(n, OpNode) and n.op.key == "batch_norm"]
+    assert [op.training for op in norms] == [True]
+    assert [n.op.training for n in evaluated.structure.nodes if isinstance(n, OpNode) and n.op.key == "batch_norm"] \
+        == [False]
     assert "bn.running_mean" not in train.values and "bn.running_mean" in evaluated.values
     assert evaluated.tensor_keys == train.tensor_keys == [k for k, _ in cnn_zoo.BatchNorm2dEval().named_parameters()]
+    for model in (train, evaluated):
+        assert verify.check(model).ok
 
 
 def test_small_cnn_checks_out_with_verify():
@@ -199,25 +203,39 @@ class _Options(nn.Module):
         self.layer, self.functional = layer, functional
 
     def forward(self, x):
-        return (self.layer(x) if self.functional is None else self.functional(x)).flatten(1)
+        return (self.layer(x) if self.functional is None else self.functional(self.layer(x) if self.layer else x)
+                ).flatten(1)
 
 
 @pytest.mark.parametrize(
     "module, message",
     [
-        (_Options(nn.Conv2d(1, 1, 2, padding=1, padding_mode="reflect")), r"Conv2d with padding_mode='reflect'"),
-        (_Options(nn.MaxPool2d(2, return_indices=True)), r"MaxPool2d with return_indices=True"),
-        (_Options(nn.MaxPool2d(2, ceil_mode=True)), r"MaxPool2d with ceil_mode=True"),
-        (_Options(nn.AvgPool2d(2, divisor_override=3)), r"AvgPool2d with divisor_override=3"),
-        (_Options(None, lambda x: F.avg_pool2d(x, 2, ceil_mode=True)), r"avg_pool2d with ceil_mode=True"),
-        (_Options(None, lambda x: F.max_pool2d(x, 2, return_indices=True)[0]), r"with return_indices=True"),
+        (_Options(nn.Sequential(nn.Conv2d(1, 1, 1), nn.MaxPool2d(2, ceil_mode=True))),
+         r"max_pool2d_with_indices.default with ceil_mode=True"),
+        (_Options(nn.Sequential(nn.Conv2d(1, 1, 1), nn.AvgPool2d(2, divisor_override=3))),
+         r"avg_pool2d.default with divisor_override=3"),
+        (_Options(nn.Conv2d(1, 1, 1), lambda x: F.avg_pool2d(x, 2, ceil_mode=True)), r"avg_pool2d.default with ceil_mode=True"),
     ],
 )
 def test_unsupported_options_are_refused_by_name(module, message):
     x = np.arange(18.0).reshape(2, 1, 3, 3).tolist()
-    with pytest.raises(UnsupportedModelError, match=message + r".* is not supported (at|in) ") as info:
+    with pytest.raises(UnsupportedModelError, match=message + r" is not supported (at 'layer.1' \(\w+, |in _Options.forward \()"
+                       r"test_cnn_models.py:\d+\)") as info:
         derive.from_torch(module, loss="mse", x=x, y=[[0.0], [1.0]])
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("module", [
+    _Options(nn.Conv2d(1, 1, 2, padding=1, padding_mode="reflect")),
+    _Options(nn.Conv2d(1, 2, 2), lambda x: F.max_pool2d(x, 2, return_indices=True)[0]),
+    _Options(nn.Conv2d(1, 1, 2, padding=1, padding_mode="circular")), _Options(nn.Conv2d(1, 1, 2, padding="same")),
+])
+def test_options_torch_runs_as_other_ops_are_read(module):
+    """reflect or circular padding, return_indices, even kernels with padding="same": torch records them as
+    indexing, padding and pooling ops; every gradient is autograd's."""
+    x = np.arange(18.0).reshape(2, 1, 3, 3) / 10
+    y = np.ones((2, int(module(torch.tensor(x, dtype=torch.float32)).shape[1])))
+    assert verify.check(derive.from_torch(module, loss="mse", x=x, y=y)).ok
 
 
 def test_lenet5_on_a_small_image_from_the_command_line_equals_autograd(tmp_path):

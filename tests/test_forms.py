@@ -75,6 +75,12 @@ _MATH = {
     sp.Abs: abs,
     sp.sign: lambda v: float((v > 0) - (v < 0)),
     sp.Heaviside: _heaviside,
+    sp.sin: math.sin,
+    sp.cos: math.cos,
+    sp.sinh: math.sinh,
+    sp.cosh: math.cosh,
+    sp.atan: math.atan,
+    sp.erf: math.erf,
 }
 
 
@@ -84,6 +90,10 @@ def _float(expr: sp.Basic, env: dict[str, float]) -> float:
         return env[expr.name]
     if not expr.args:  # a number, or a constant as pi
         return float(expr)
+    if isinstance(expr, sp.Piecewise):  # where(c, a, b): (a, Ne(c, 0)), (b, True)
+        for value, condition in expr.args:
+            if condition is sp.true or _float(condition.lhs, env) != _float(condition.rhs, env):
+                return _float(value, env)
     args = [_float(a, env) for a in expr.args]
     if expr.is_Add:
         return math.fsum(args)

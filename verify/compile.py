@@ -37,7 +37,7 @@ from derive.errors import DeriveError
 from derive.model.graph import Model
 from derive.network import Architecture, Network
 from derive.ops import loss as lookup_loss
-from derive.printing import sum_of_products
+from derive.lambdify import printer
 from verify.matrix_form import compile_matrix
 
 BACKENDS = ("numpy", "torch")
@@ -192,35 +192,7 @@ def _kernel(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str, bac
 
 
 def _printer(backend: str) -> Any:
-    """A printer as lambdify makes one, with constant subexpressions (√2, π, …) printed as float literals."""
-    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
-    return _printer_class(backend)(settings)
-
-
-@functools.cache
-def _printer_class(backend: str) -> type:
-    """SymPy's printer for ``backend``, printing constant subexpressions (√2, π, …) as float literals.
-
-    SymPy prints ``sqrt(2)`` as ``torch.sqrt(2)``, which torch rejects (it takes tensors only).
-    """
-    if backend == "numpy":
-        from sympy.printing.numpy import NumPyPrinter as base
-    else:
-        from sympy.printing.pytorch import TorchPrinter as base
-
-    class Printer(base):  # type: ignore[misc, valid-type]
-        def _print(self, expr: Any, **kwargs: Any) -> str:
-            factors = sum_of_products(expr) if isinstance(expr, sp.Add) else None
-            if factors is not None:  # a convolution's or a dense layer's sum: SymPy's order, without its sorting
-                return " + ".join("*".join(self._print(s) for s in term) for term in factors)
-            if isinstance(expr, sp.Expr) and not expr.is_Number and not expr.free_symbols:
-                if not expr.is_Atom or isinstance(expr, sp.NumberSymbol):
-                    value = complex(expr.evalf(20))
-                    if value.imag == 0:
-                        return repr(value.real)
-            return super()._print(expr, **kwargs)
-
-    return Printer
+    return printer(backend)
 
 
 def _used(assignments: list[tuple[sp.Symbol, sp.Expr]], outputs: list[sp.Expr]) -> set[sp.Symbol]:

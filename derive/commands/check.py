@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(network: object, args: argparse.Namespace) -> tuple[str, int]:
-    from derive.sources.torch_fx import load_from_file
+    from derive.sources.torch_module import load_from_file
 
     if network is not None:
         raise DeriveError("derive check draws its own networks: give no --example, --spec or --torch")

@@ -66,6 +66,15 @@ class ModelBuilder:
         self.values[name] = array
         return self._add(Leaf("constant", name, array.shape))
 
+    def literal(self, name: str, values: Any) -> Ref:
+        """A tensor of numbers that is part of the structure (a mask, ``torch.zeros(…)``): exact, −∞ allowed."""
+        array = np.asarray(values)
+        if array.dtype.kind == "f" and np.isnan(array).any():
+            raise DeriveError(f"the tensor {name!r} made in forward has a NaN value")
+        dtype = {"b": "bool", "i": "int64", "u": "int64"}.get(array.dtype.kind, "float64")
+        numbers = tuple(array.astype(np.float64 if dtype == "float64" else np.int64).reshape(-1).tolist())
+        return self._add(Leaf("literal", name, tuple(array.shape), numbers=numbers, dtype=dtype))
+
     def number(self, value: float | int) -> Ref:
         """A Python number used by an op (``x * 2``), kept exact in the expressions."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -73,7 +82,7 @@ class ModelBuilder:
         return self._add(Leaf("number", repr(value), ()))
 
     def op(self, op: str | TensorOp, *args: Ref | float | None, name: str | None = None, where: str = "",
-           role: str = "", **attributes: Any) -> Ref:
+           role: str = "", path: str = "", **attributes: Any) -> Ref:
         """Apply ``op`` (a key of `OPS` with its attributes, or an op instance) to earlier nodes or numbers."""
         if isinstance(op, str):
             if op not in OPS:
@@ -86,7 +95,7 @@ class ModelBuilder:
             k += 1
             name = f"{base}_{k}"
         self._names.add(name)
-        return self._add(OpNode(name, op, refs, where, role))
+        return self._add(OpNode(name, op, refs, where, role, path))
 
     def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...]) -> Structure:
         if loss != OWN_LOSS:

@@ -36,16 +36,20 @@ OWN_LOSS = "forward"
 
 @dataclass(frozen=True)
 class Leaf:
-    """An input (``x``), a parameter tensor (by its torch key) or a constant tensor, with its shape.
+    """An input (``x``), a parameter tensor (by its torch key), a constant tensor, or a literal, with its shape.
 
     ``integers`` holds the values of integer data (token or class ids): they choose elements, so they
-    are part of the structure, not symbols.
+    are part of the structure, not symbols. A ``"literal"`` is a tensor of numbers that are part of the
+    structure too (a causal mask, ``torch.zeros(x.shape[0], H)``): its ``numbers`` (−∞ allowed) and ``dtype``
+    (``"float64"``, ``"int64"``, ``"bool"``).
     """
 
-    kind: str  # "input" | "parameter" | "constant"
+    kind: str  # "input" | "parameter" | "constant" | "number" | "literal"
     name: str
     shape: tuple[int, ...]
     integers: tuple[int, ...] | None = None
+    numbers: tuple[float, ...] | None = None
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class OpNode:
     where: str = field(default="", compare=False)
     #: what the node is to the model, where a report needs it: ``"state:rnn"`` for a recurrent hidden state
     role: str = ""
+    #: the torch module the op ran in (``enc.self_attn``; '' for the top module or a model built in Python)
+    path: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,10 @@ class Model:
     module: Any = field(default=None, repr=False)
     #: the optimizer of `derive.train` and reports when none is named (``from_torch(optimizer=…)``)
     optimizer: Any = field(default=None, repr=False)
+    #: more keyword arguments of the module's ``forward`` (an attention mask), as data
+    inputs: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: whether the graph depends on the data's values, not only on their shapes (a mask made from the data)
+    data_dependent: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not math.isfinite(self.lr):

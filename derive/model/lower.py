@@ -32,7 +32,7 @@ from derive.backprop import Backprop
 from derive.graph import Node
 from derive.model.graph import OWN_LOSS, Leaf, Model, Structure
 from derive.ops import loss as lookup_loss
-from derive.ops.tensor import as_tensor
+from derive.ops.tensor import as_tensor, exact
 from derive.progress import stage
 from derive.terms import gc_paused
 
@@ -130,11 +130,13 @@ class Lowering:
         self.latex_names[symbol] = latex
         return symbol
 
-    def new(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Fresh symbols for a new tensor of ``shape``, named after the current node (1-based indices)."""
+    def new(self, shape: tuple[int, ...], part: str = "") -> np.ndarray:
+        """Fresh symbols for a new tensor of ``shape``, named after the current node (1-based indices);
+        ``part`` names an intermediate of the op (a layer norm's ``mean``: ``ln_mean_1``)."""
         out = np.empty(shape, dtype=object)
         flat = out.reshape(-1)  # a view: filling it fills ``out``
-        for k, name in enumerate(indexed_names(self._stem, self._latex, shape)):
+        stem, latex = (f"{self._stem}_{part}", latex_text(f"{self._stem}_{part}")) if part else (self._stem, self._latex)
+        for k, name in enumerate(indexed_names(stem, latex, shape)):
             flat[k] = self.symbol(*name)
         return out
 
@@ -279,6 +281,11 @@ def _leaf(low: Lowering, leaf: Leaf, parameters: list[sp.Symbol]) -> np.ndarray:
         return as_tensor(int(leaf.name) if leaf.name.lstrip("-").isdigit() else float(leaf.name))
     if leaf.integers is not None:
         return np.array([sp.Integer(v) for v in leaf.integers], dtype=object).reshape(leaf.shape)
+    if leaf.kind == "literal":
+        numbers = (sp.Integer(v) for v in leaf.numbers) if leaf.dtype != "float64" else map(exact, leaf.numbers)
+        out = np.empty(len(leaf.numbers), dtype=object)
+        out[:] = list(numbers)
+        return out.reshape(leaf.shape)
     if leaf.kind == "parameter":
         stem, latex = parameter_base(leaf.name)
         elements = [low.symbol(*name) for name in indexed_names(stem, latex, leaf.shape)]
@@ -307,9 +314,10 @@ def leaf_values(model: Model, graph: LoweredGraph) -> dict[sp.Symbol, float]:
     """The value of every leaf symbol: data, targets, parameters and constants."""
     point: dict[sp.Symbol, float] = {}
     for node, tensor in zip(graph.structure.nodes, graph.tensors):
-        if not isinstance(node, Leaf) or node.integers is not None or node.kind == "number":
+        if not isinstance(node, Leaf) or node.integers is not None or node.kind in ("number", "literal"):
             continue
         values = (model.x if node.name == "x" else model.y) if node.kind == "input" else model.values[node.name]
         point.update(zip(tensor.reshape(-1), np.asarray(values, dtype=np.float64).reshape(-1).tolist()))
-    point.update(zip(graph.targets.reshape(-1), np.asarray(graph.target_values(model.y)).reshape(-1).tolist()))
+    targets = np.asarray(graph.target_values(model.y)).reshape(-1).tolist()
+    point.update((t, v) for t, v in zip(graph.targets.reshape(-1), targets) if isinstance(t, sp.Symbol))
     return point

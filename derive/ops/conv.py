@@ -18,13 +18,15 @@ structure: ∂/∂W = x, ∂/∂x = W, ∂/∂b = 1. The window arithmetic (`win
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from derive.errors import ShapeError
 from derive.ops.linalg import _dot
-from derive.ops.tensor import TensorOp, register, symbols_only
+from derive.ops.tensor import Sample, TensorOp, register, symbols_only, torch_module
 
 #: the taps of one output position: (flat index into the kernel, flat index into the input's spatial dims)
 Taps = list[tuple[int, int]]
@@ -77,6 +79,50 @@ class Conv(TensorOp):
     padding: tuple[tuple[int, int], ...] = ((0, 0),)
     dilation: tuple[int, ...] = (1,)
     groups: int = 1
+    aten = ("convolution.default",)
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        """``aten.convolution``: a convolution, or a transposed one (`ConvTranspose`)."""
+        nd = len(call.shape("weight")) - 2
+        stride, padding, dilation = (tuple(int(v) for v in call.arg(n)) for n in ("stride", "padding", "dilation"))
+        stride, padding, dilation = (v * nd if len(v) == 1 else v for v in (stride, padding, dilation))
+        inputs = (call.input("input"), call.input("weight"), call.input("bias"))
+        if call.arg("transposed"):
+            output_padding = tuple(int(v) for v in call.arg("output_padding"))
+            return call.op("conv_transpose", *inputs, stride=stride, padding=padding, dilation=dilation,
+                           output_padding=output_padding * nd if len(output_padding) == 1 else output_padding,
+                           groups=int(call.arg("groups")))
+        return call.op("conv", *inputs, stride=stride, padding=tuple((p, p) for p in padding), dilation=dilation,
+                       groups=int(call.arg("groups")))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        rng = np.random.default_rng(1)
+        x1, x2 = rng.uniform(-1, 1, (2, 2, 5)), rng.uniform(-1, 1, (1, 2, 4, 5))
+        return [Sample(cls((1,), ((1, 1),), (1,), 1), (x1, rng.uniform(-1, 1, (3, 2, 3)), rng.uniform(-1, 1, 3))),
+                Sample(cls((2, 1), ((1, 0), (0, 1)), (1, 2), 2), (x2, rng.uniform(-1, 1, (4, 1, 2, 2)), None))]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        F = torch_module().nn.functional
+        conv = F.conv1d if weight.dim() == 3 else F.conv2d if weight.dim() == 4 else F.conv3d
+        return conv(padded(x, self.padding), weight, bias, self.stride, 0, self.dilation, self.groups)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """torch's convolution backward kernel as the tensor rule: ∂K = X ⋆ δ, ∂X = δ ∗ rot180(K), ∂b = Σ δ."""
+        x, W = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        nd = W.dim() - 2
+        dx, dW, db = torch_module().ops.aten.convolution_backward(
+            g, padded(x, self.padding), W, None if b is None else [b.shape[0]], list(self.stride), [0] * nd,
+            list(self.dilation), False, [0] * nd, self.groups, [bool(wanted[0]), True, b is not None])
+        if dx is not None and has_padding(self.padding):
+            dx = dx[(slice(None), slice(None), *(slice(before, before + size)
+                                                 for (before, _), size in zip(self.padding, x.shape[2:])))]
+        return [dx, dW, db]
 
     def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         nd = weight.ndim - 2
@@ -112,3 +158,96 @@ class Conv(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         return rf"{inputs[0]} \star {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+
+
+def padded(x: Any, padding: tuple[tuple[int, int], ...]) -> Any:
+    """``x`` with zeros before and after each spatial dim (itself, not a copy, when there are none)."""
+    if not has_padding(padding):
+        return x
+    return torch_module().nn.functional.pad(x, [p for before_after in reversed(padding) for p in before_after])
+
+
+def has_padding(padding: tuple[tuple[int, int], ...]) -> bool:
+    return any(before or after for before, after in padding)
+
+
+@register
+@dataclass(frozen=True)
+class ConvTranspose(TensorOp):
+    """Transposed convolution (``nn.ConvTranspose1d/2d``): each input element spreads W·x over its window of
+    the output; out[o] = Σ W[k]·x[i] over the taps with o = i·s − p + k·d (+ b). Weight (C_in, C_out/groups,
+    *kernel); output size (L − 1)s − 2p + d(k − 1) + output_padding + 1."""
+
+    stride: tuple[int, ...] = (1,)
+    padding: tuple[int, ...] = (0,)
+    dilation: tuple[int, ...] = (1,)
+    output_padding: tuple[int, ...] = (0,)
+    groups: int = 1
+    key = "conv_transpose"
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        rng = np.random.default_rng(2)
+        return [Sample(cls((2,), (1,), (1,), (1,), 1), (rng.uniform(-1, 1, (2, 2, 3)), rng.uniform(-1, 1, (2, 3, 3)),
+                                                          rng.uniform(-1, 1, 3))),
+                Sample(cls((2, 1), (0, 1), (1, 1), (1, 0), 2), (rng.uniform(-1, 1, (1, 2, 3, 3)),
+                                                                 rng.uniform(-1, 1, (2, 1, 2, 3)), None))]
+
+    def _taps(self, spatial: tuple[int, ...], kernel: tuple[int, ...]) -> tuple[tuple[int, ...], list[Taps]]:
+        """The output's spatial shape, and for each output position its (kernel, input) taps."""
+        out = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1 for L, s, p, d, k, op in
+                    zip(spatial, self.stride, self.padding, self.dilation, kernel, self.output_padding))
+        if any(o < 1 for o in out):
+            raise ShapeError(f"conv_transpose: the output would be empty ({out})")
+        taps: list[Taps] = [[] for _ in range(int(np.prod(out)))]
+        for i in itertools.product(*(range(L) for L in spatial)):
+            for k in itertools.product(*(range(n) for n in kernel)):
+                o = tuple(ii * s - p + kk * d for ii, s, p, kk, d in zip(i, self.stride, self.padding, k, self.dilation))
+                if all(0 <= v < n for v, n in zip(o, out)):
+                    taps[int(np.ravel_multi_index(o, out))].append(
+                        (int(np.ravel_multi_index(k, kernel)), int(np.ravel_multi_index(i, spatial))))
+        return out, taps
+
+    def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        nd = weight.ndim - 2
+        unbatched = x.ndim == nd + 1
+        if unbatched:
+            x = x[None]
+        batch, channels = x.shape[:2]
+        g = self.groups
+        if channels != weight.shape[0] or channels % g:
+            raise ShapeError(f"conv_transpose: {channels} input channels for a weight of shape {weight.shape}")
+        per_group_in, per_group_out = channels // g, weight.shape[1]
+        c_out = per_group_out * g
+        out_spatial, taps = self._taps(x.shape[2:], weight.shape[2:])
+        X = x.reshape(batch, channels, -1)
+        W = weight.reshape(channels, per_group_out, -1)
+        out = lowering.new((batch, c_out, *out_spatial))
+        flat = out.reshape(batch, c_out, -1)
+        for n in range(batch):
+            for co in range(c_out):
+                group, local = divmod(co, per_group_out)
+                for position, window in enumerate(taps):
+                    pairs = [(W[ci, local, k], X[n, ci, i]) for ci in range(group * per_group_in, (group + 1) * per_group_in)
+                             for k, i in window]
+                    expr, partials = _dot(pairs, None if bias is None else bias[co])
+                    lowering.define(flat[n, co, position], expr, symbols_only(partials))
+        return out[0] if unbatched else out
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        F = torch_module().nn.functional
+        conv = F.conv_transpose1d if weight.dim() == 3 else F.conv_transpose2d if weight.dim() == 4 else F.conv_transpose3d
+        return conv(x, weight, bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        x, W = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        return list(torch_module().ops.aten.convolution_backward(
+            g, x, W, None if b is None else [b.shape[0]], list(self.stride), list(self.padding), list(self.dilation),
+            True, list(self.output_padding), self.groups, [bool(wanted[0]), True, b is not None]))
+
+    def describe(self, *inputs: str) -> str:
+        return rf"{inputs[0]} \star^{{\top}} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")

@@ -14,14 +14,20 @@ Each output element is a sum of products; its partials come from that structure:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from derive.errors import ShapeError
-from derive.ops.tensor import TensorOp, register, symbols_only
+from derive.ops.tensor import Sample, TensorOp, register, symbols_only, torch_module, unbroadcast
 from derive.terms import dot
+
+
+def _random(seed: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, shape)
 
 
 def _dot(pairs: list[tuple[sp.Expr, sp.Expr]], extra: sp.Expr | None = None) -> tuple[sp.Expr, list]:
@@ -39,6 +45,48 @@ class MatMul(TensorOp):
 
     key = "matmul"
     formula = "{0} {1}"
+    aten = ("mm.default", "bmm.default", "matmul.default", "addmm.default", "baddbmm.default", "mv.default",
+            "dot.default")
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        first, second = ("mat1", "mat2") if call.given("mat1") else ("batch1", "batch2") if call.given("batch1") \
+            else ("self", "vec") if call.name == "mv.default" else ("self", "mat2") if call.given("mat2") \
+            else ("self", "tensor" if call.given("tensor") else "other")
+        if call.name.startswith(("addmm", "baddbmm")):
+            beta, alpha = call.arg("beta", 1), call.arg("alpha", 1)
+            product = call.op("matmul", call.input(first), call.input(second), name=f"{call.node.name}_product")
+            if alpha != 1:
+                product = call.op("mul", product, alpha, name=f"{call.node.name}_alpha")
+            bias = call.input("self") if beta == 1 else call.op("mul", call.input("self"), beta,
+                                                                 name=f"{call.node.name}_beta")
+            return call.op("add", product, bias)
+        return call.op("matmul", call.input(first), call.input(second))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        return [Sample(cls(), (_random(1, 2, 3), _random(2, 3, 4))), Sample(cls(), (_random(3, 2, 2, 3), _random(4, 3, 2))),
+                Sample(cls(), (_random(5, 3), _random(6, 3, 2))), Sample(cls(), (_random(7, 2, 3), _random(8, 3)))]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a @ b
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """∂A = G Bᵀ, ∂B = Aᵀ G, batch dims summed back; 1-D operands promoted and the added dim removed."""
+        a, b = inputs
+        a2 = a.unsqueeze(0) if a.dim() == 1 else a
+        b2 = b.unsqueeze(-1) if b.dim() == 1 else b
+        g2 = g
+        if a.dim() == 1:
+            g2 = g2.unsqueeze(-2)
+        if b.dim() == 1:
+            g2 = g2.unsqueeze(-1)
+        da = unbroadcast(g2 @ b2.transpose(-1, -2), tuple(a2.shape)).reshape(a.shape) if wanted[0] else None
+        db = unbroadcast(a2.transpose(-1, -2) @ g2, tuple(b2.shape)).reshape(b.shape) if wanted[1] else None
+        return [da, db]
 
     def lower(self, lowering, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
@@ -71,6 +119,29 @@ class Linear(TensorOp):
     r"""``nn.Linear``/``F.linear``: $x W^\top + b$ over the last dim of ``x`` (``W`` is out × in)."""
 
     key = "linear"
+    aten = ("linear.default",)
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        return call.op("linear", call.input("input"), call.input("weight"), call.input("bias"))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        return [Sample(cls(), (_random(1, 2, 3), _random(2, 4, 3), _random(3, 4))),
+                Sample(cls(), (_random(4, 2, 2, 3), _random(5, 2, 3), None)), Sample(cls(), (_random(6, 3), _random(7, 2, 3), _random(8, 2)))]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        return torch_module().nn.functional.linear(x, weight, bias)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """∂X = G W, ∂W = Gᵀ X (rows of every batch dim), ∂b = Σ G."""
+        x, W = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        return [g @ W if wanted[0] else None, g2.T @ x2, None if b is None else g2.sum(0)]
 
     def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:

@@ -1,4 +1,4 @@
-r"""More element-wise activations: ELU, SiLU and Hardtanh (torch's defaults), registered like the others.
+r"""More element-wise activations: ELU, SiLU, Hardtanh (torch's defaults) and GELU's tanh form, registered like the others.
 
 Each is usable after a Linear layer in a chain and anywhere in a graph model. Derivatives follow torch at
 the kinks: ELU' is $e^{z}$ for $z \le 0$ (so 1 at 0), Hardtanh' is 0 at $z = \pm 1$.
@@ -136,3 +136,45 @@ class Hardtanh(Activation):
 
     def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
         return f"{printer._module_format('numpy.clip')}({printer._print(self.args[0])}, -1, 1)"
+
+
+#: GELU's tanh approximation: √(2/π) (a float, as torch computes it) and the cubic's coefficient
+_GELU_TANH_C = sp.Float(math.sqrt(2 / math.pi), 17)
+_GELU_TANH_K = sp.Rational("0.044715")
+
+
+@register
+class GELUTanh(Activation):
+    r"""GELU's tanh form (``GELU(approximate="tanh")``): $\tfrac{1}{2} z (1 + \tanh u)$ with
+    $u = \sqrt{2/\pi}\,(z + 0.044715 z^3)$; $f' = \tfrac{1}{2}(1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u)\,u'$."""
+
+    key = "gelu_tanh"
+    latex_symbol = r"\operatorname{GELU}_{\tanh}"
+    torch_module = "GELU"
+    torch_function = ""
+    output_range = (-0.18, math.inf)
+
+    @classmethod
+    def torch_kwargs(cls) -> dict[str, float | int | str]:
+        return {"approximate": "tanh"}
+
+    @classmethod
+    def definition(cls, z: sp.Expr) -> sp.Expr:
+        return z * (1 + sp.tanh(_GELU_TANH_C * (z + _GELU_TANH_K * z**3))) / 2
+
+    @classmethod
+    def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
+        t = sp.tanh(_GELU_TANH_C * (z + _GELU_TANH_K * z**3))
+        return (1 + t) / 2 + z * (1 - t**2) * _GELU_TANH_C * (1 + 3 * _GELU_TANH_K * z**2) / 2
+
+    @staticmethod
+    def numeric(z: float) -> float:
+        u = math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)
+        if u >= 0:  # ½z(1 + tanh u) = z σ(2u), without the cancellation of 1 + tanh u far left
+            return z / (1.0 + math.exp(-2 * u))
+        e = math.exp(2 * u)
+        return z * e / (1.0 + e)
+
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        gelu = printer._module_format("torch.nn.functional.gelu")
+        return f"{gelu}({printer._print(self.args[0])}, approximate='tanh')"

@@ -23,117 +23,40 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from derive.errors import ShapeError
-from derive.ops.activations import Step
 from derive.ops.conv import windows
+from derive.ops.extrema import MaxOf, Winner
 from derive.ops.reduce import average
-from derive.ops.tensor import TensorOp, register
+from derive.ops.tensor import Sample, TensorOp, register, torch_module
 
 
-class MaxOf(sp.Function):
-    """max(a, b, …), never evaluated (SymPy's ``Max`` would sort and simplify its arguments).
-
-    Its derivative with respect to argument k is `Winner`\\ (k, a, b, …); in elementary form (JSON) it is
-    SymPy's ``Max`` built unevaluated.
-
-    >>> a, b = sp.symbols("a b")
-    >>> MaxOf(b, a).args, MaxOf.numeric(1.0, 3.0, 3.0), MaxOf(a, b).diff(b)
-    ((b, a), 3.0, winner(2, a, b))
-    """
-
-    @classmethod
-    def eval(cls, *args: sp.Expr) -> None:
-        return None
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return Winner(argindex, *self.args)
-
-    @staticmethod
-    def numeric(*values: float) -> float:
-        return max(values)
-
-    def _eval_rewrite_as_elementary(self, *args: sp.Expr, **kwargs: object) -> sp.Expr:
-        return sp.Max(*args, evaluate=False)
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        return f"Max({', '.join(printer._print(a) for a in self.args)})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
-        text = rf"\max\left({', '.join(printer._print(a) for a in self.args)}\right)"
-        return text if exp is None else rf"{text}^{{{exp}}}"
-
-    def _pythoncode(self, printer: sp.printing.pycode.PythonCodePrinter) -> str:
-        return f"max({', '.join(printer._print(a) for a in self.args)})"  # math and mpmath alike
-
-    _mpmathcode = _pythoncode
-
-    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
-        return _nested(printer, "numpy.maximum", self.args)
-
-    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
-        return _nested(printer, "torch.maximum", self.args)
+def _as_2d(x: Any, nd: int) -> Any:
+    """A 1-D spatial tensor (N, C, L) as 2-D (N, C, 1, L): torch's 2-D kernels serve both."""
+    return x.unsqueeze(-2) if nd == 1 else x
 
 
-def _nested(printer: sp.printing.printer.Printer, function: str, args: tuple[sp.Expr, ...]) -> str:
-    name = printer._module_format(function)
-    text = printer._print(args[-1])
-    for arg in reversed(args[:-1]):
-        text = f"{name}({printer._print(arg)}, {text})"
-    return text
+def _pairs(values: tuple[int, ...], nd: int, fill: int) -> list[int]:
+    return [fill, *values] if nd == 1 else list(values)
 
 
-class Winner(sp.Function):
-    """1 if argument k (1-based) is the first maximal one of a, b, …, else 0: ∂ max(a, b, …)/∂(argument k).
-
-    The first maximum wins a tie, as in torch's max pooling. Its elementary form is a product of steps:
-    the winner is greater than every argument before it and no less than every one after it.
-
-    >>> a, b, c = sp.symbols("a b c")
-    >>> [Winner.numeric(k, 1.0, 3.0, 3.0) for k in (1, 2, 3)]
-    [0.0, 1.0, 0.0]
-    >>> Winner(2, a, b, c).rewrite("elementary")
-    (1 - Heaviside(-b + c, 0))*Heaviside(-a + b, 0)
-    """
-
-    @classmethod
-    def eval(cls, k: sp.Expr, *args: sp.Expr) -> None:
-        return None
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sp.S.Zero
-
-    @staticmethod
-    def numeric(k: float, *values: float) -> float:
-        return 1.0 if values.index(max(values)) == int(k) - 1 else 0.0
-
-    def _steps(self, step: type = Step) -> sp.Expr:
-        k, *args = self.args
-        winner = args[int(k) - 1]
-        factors = [step(winner - a) for a in args[: int(k) - 1]]
-        factors += [1 - step(a - winner) for a in args[int(k):]]
-        return sp.Mul(*factors)
-
-    def _eval_rewrite_as_elementary(self, k: sp.Expr, *args: sp.Expr, **kwargs: object) -> sp.Expr:
-        return Winner(k, *args)._steps(lambda z: sp.Heaviside(z, 0, evaluate=False))
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        return f"winner({', '.join(printer._print(a) for a in self.args)})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
-        k, *args = self.args
-        text = (rf"\mathbb{{1}}\left[\operatorname{{argmax}}\left({', '.join(printer._print(a) for a in args)}"
-                rf"\right) = {printer._print(k)}\right]")
-        return text if exp is None else rf"{text}^{{{exp}}}"
-
-    def _pythoncode(self, printer: sp.printing.pycode.PythonCodePrinter) -> str:
-        return f"({printer._print(self._steps())})"  # a product or 1 − step: parenthesised where it stands
-
-    _mpmathcode = _numpycode = _torchcode = _pythoncode
+def _window_options(call: Any) -> dict[str, tuple[int, ...]]:
+    """kernel, stride (the kernel's when not given) and padding of an ATen pooling, one int per dim."""
+    if call.arg("ceil_mode"):
+        call.refuse("ceil_mode=True")
+    kernel = tuple(int(k) for k in call.arg("kernel_size"))
+    nd = len(call.shape("self")) - 2 if len(kernel) == 1 else len(kernel)
+    kernel = kernel * nd if len(kernel) == 1 else kernel
+    stride = tuple(int(s) for s in call.arg("stride") or kernel)
+    padding = tuple(int(p) for p in call.arg("padding"))
+    return {"kernel": kernel, "stride": stride * nd if len(stride) == 1 else stride,
+            "padding": padding * nd if len(padding) == 1 else padding}
 
 
 def _spatial(x: np.ndarray, nd: int, what: str) -> tuple[np.ndarray, bool]:
@@ -209,6 +132,43 @@ class MaxPool(_Windowed):
 
     key = "max_pool"
     dilation: tuple[int, ...] = (1,)
+    aten = ("max_pool2d_with_indices.default", "max_pool1d_with_indices.default", "max_pool2d.default")
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        options = _window_options(call)
+        dilation = tuple(int(d) for d in call.arg("dilation"))
+        nd = len(options["kernel"])
+        pooled = call.op("max_pool", call.input("self"), **options, dilation=dilation * nd if len(dilation) == 1 else dilation)
+        return (pooled, None) if "with_indices" in call.name else pooled
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        x = np.random.default_rng(3).uniform(-1, 1, (1, 2, 4, 5))
+        x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 0, 0, 0] = 2.0  # a tie: the first maximum takes the gradient
+        return [Sample(cls((2, 2), (2, 2), (0, 0), (1, 1)), (x,)), Sample(cls((3,), (2,), (1,), (1,)), (x[0],)),
+                Sample(cls((2, 2), (1, 2), (1, 0), (1, 2)), (x,))]
+
+    def forward_saving(self, x: Any) -> tuple[Any, Any]:
+        """Max pooling's output and the flat index of each window's first maximum (its winner), kept for δ."""
+        nd = self.dims()
+        out, winners = torch_module().nn.functional.max_pool2d(
+            _as_2d(x, nd), *_max_pool_arguments(self, nd), return_indices=True)
+        return (out.squeeze(-2) if nd == 1 else out), winners
+
+    def forward(self, x: Any) -> Any:
+        return self.forward_saving(x)[0]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """δ routed to each window's first maximum (``saved``: its winners, from the forward pass)."""
+        nd, x = self.dims(), inputs[0]
+        winners = saved if saved is not None else self.forward_saving(x)[1]
+        dx = torch_module().ops.aten.max_pool2d_with_indices_backward(
+            _as_2d(g, nd), _as_2d(x, nd), *_max_pool_arguments(self, nd), False, winners)
+        return [dx.squeeze(-2) if nd == 1 else dx]
 
     def windows(self, spatial):
         out, taps = self._taps(spatial, self.dilation)
@@ -236,6 +196,32 @@ class AvgPool(_Windowed):
 
     key = "avg_pool"
     count_include_pad: bool = True
+    aten = ("avg_pool2d.default", "avg_pool1d.default")
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        if call.arg("divisor_override") is not None:
+            call.refuse(f"divisor_override={call.arg('divisor_override')!r}")
+        return call.op("avg_pool", call.input("self"), **_window_options(call),
+                       count_include_pad=bool(call.arg("count_include_pad", True)))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        x = np.random.default_rng(4).uniform(-1, 1, (1, 2, 4, 5))
+        return [Sample(cls((2, 2), (2, 2), (1, 0)), (x,)), Sample(cls((2, 3), (1, 2), (1, 1), False), (x,)),
+                Sample(cls((3,), (2,), (1,)), (x[0],))]
+
+    def forward(self, x: Any) -> Any:
+        nd = self.dims()
+        out = torch_module().nn.functional.avg_pool2d(_as_2d(x, nd), *_window_arguments(self, nd),
+                                                      count_include_pad=self.count_include_pad)
+        return out.squeeze(-2) if nd == 1 else out
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        nd, x = self.dims(), inputs[0]
+        dx = torch_module().ops.aten.avg_pool2d_backward(_as_2d(g, nd), _as_2d(x, nd), *_window_arguments(self, nd),
+                                                         False, self.count_include_pad, None)
+        return [dx.squeeze(-2) if nd == 1 else dx]
 
     def windows(self, spatial):
         out, taps = self._taps(spatial, (1,) * len(spatial))
@@ -256,6 +242,26 @@ class AdaptiveAvgPool(_Pool):
 
     key = "adaptive_avg_pool"
     output_size: tuple[int, ...] = (1,)
+    aten = ("_adaptive_avg_pool2d.default", "adaptive_avg_pool2d.default", "adaptive_avg_pool1d.default")
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        return call.op("adaptive_avg_pool", call.input("self"), output_size=tuple(int(n) for n in call.arg("output_size")))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        x = np.random.default_rng(5).uniform(-1, 1, (1, 2, 5, 4))
+        return [Sample(cls((2, 3)), (x,)), Sample(cls((3,)), (x[0],))]
+
+    def forward(self, x: Any) -> Any:
+        nd = self.dims()
+        out = torch_module().nn.functional.adaptive_avg_pool2d(_as_2d(x, nd), _pairs(self.output_size, nd, 1))
+        return out.squeeze(-2) if nd == 1 else out
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        nd, x = self.dims(), inputs[0]
+        dx = torch_module().ops.aten._adaptive_avg_pool2d_backward(_as_2d(g, nd), _as_2d(x, nd))
+        return [dx.squeeze(-2) if nd == 1 else dx]
 
     def dims(self) -> int:
         return len(self.output_size)
@@ -275,3 +281,13 @@ class AdaptiveAvgPool(_Pool):
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{avgpool}}_{{\to {_size(self.output_size)}}}\left({inputs[0]}\right)"
+
+
+def _window_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
+    """(kernel, stride, padding) of a pooling as torch's 2-D kernels take them (1-D as 1 × L)."""
+    return _pairs(op.kernel, nd, 1), _pairs(op.stride, nd, 1), _pairs(op.padding, nd, 0)
+
+
+def _max_pool_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
+    """(kernel, stride, padding, dilation) of a max pooling, as `_window_arguments`."""
+    return (*_window_arguments(op, nd), _pairs(op.dilation, nd, 1))

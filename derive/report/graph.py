@@ -87,6 +87,8 @@ class _GraphShown(Shown):
             return "X"
         if isinstance(node, Leaf) and node.kind == "parameter":
             return parameter_base(node.name)[1]
+        if isinstance(node, Leaf) and node.kind == "literal" and node.shape:
+            return latex_text(node.name)  # a tensor made in forward (zeros, a mask): by name, not by an element
         if isinstance(node, OpNode) and _defined(self, index):
             return latex_text(node.name)  # the stem its elements are named with
         first = elements.reshape(-1)[0] if elements.size else None  # a shape op: named after its node

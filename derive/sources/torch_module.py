@@ -1,0 +1,246 @@
+"""Models from torch: ``derive.from_torch`` and ``--torch FILE.py:CLASS``.
+
+The module is read once, as the ATen graph torch records when a float64 copy runs on the data
+(`derive.sources.torch_export`). A graph that is a chain — Linear layers, each followed by at most one
+activation (sigmoid, tanh, ReLU, leaky ReLU, softplus, GELU, softmax last), one input of rows of features —
+keeps the textbook names of the seed (W1, b1, z1, a1, …) as a `Network`; any other graph is a `Model`.
+
+Weights are read exactly: float32 values are promoted to float64 (exact), never through a decimal string.
+A parameter with ``requires_grad=False``, or a missing bias (``bias=False``, read as zeros), is frozen.
+torch is imported inside the functions only: importing this module does not import torch.
+
+>>> import torch
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Sigmoid())
+>>> net = from_torch(model, loss="bce", x=[[1, 1]], y=[[0]])
+>>> [layer.activation for layer in net.layers], net.layers[0].weight == tuple(
+...     tuple(row) for row in model[0].weight.double().tolist())
+(['sigmoid'], True)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from derive.errors import DeriveError, did_you_mean
+from derive.model.graph import Leaf, Model, OpNode
+from derive.network import Linear, Network
+from derive.ops import LOSSES, REDUCTIONS
+from derive.sources.torch_export import UnsupportedModelError, _torch, read_torch
+
+#: torch loss modules by class name -> derive loss key
+_LOSSES = {
+    "BCELoss": "bce", "BCEWithLogitsLoss": "bce_with_logits", "MSELoss": "mse", "L1Loss": "l1",
+    "CrossEntropyLoss": "cross_entropy", "NLLLoss": "nll",
+}  # fmt: skip
+#: the activations a chain keeps (any other makes a graph model, as before)
+CHAIN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "gelu", "identity")
+
+__all__ = ["UnsupportedModelError", "from_torch", "load_from_file", "load_module"]
+
+
+def from_torch(
+    module: Any,
+    *,
+    loss: Any = None,
+    x: Any,
+    y: Any,
+    lr: float = 1.0,
+    reduction: str | None = None,
+    freeze: Any = (),
+    name: str | None = None,
+    optimizer: Any = None,
+    inputs: Mapping[str, Any] | None = None,
+) -> Network | Model:
+    """The `Network` (a chain) or `Model` (any other graph) of a torch module with its current weights.
+
+    ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
+    whose ``reduction`` is then used; None when ``forward(x, y)`` returns the loss itself. ``x`` and ``y`` are
+    tensors, arrays or lists, one row per sample (``cross_entropy``: class indices, ``y = [2, 0, 1]``).
+    ``freeze`` adds parameter names to the frozen ones. ``inputs``: more keyword arguments of ``forward``
+    (an attention mask), as data. ``optimizer``: a ``torch.optim`` optimizer over the module's parameters,
+    before its first step; the chain or graph model keeps it (class and options) for `derive.train` and
+    reports, and parameters it does not update are frozen.
+    """
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise UnsupportedModelError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
+    if optimizer is not None:
+        return _with_optimizer(module, optimizer, dict(loss=loss, x=x, y=y, lr=lr, reduction=reduction,
+                                                       freeze=freeze, name=name, inputs=inputs))
+    if isinstance(freeze, (str, bytes)):
+        raise DeriveError(f"freeze must be a list of parameter names such as ['b1', 'b2'], got {freeze!r}")
+    if loss is None:  # forward(x, y) returns the loss: a graph model
+        return read_torch(module, x, loss=None, y=y, lr=lr, freeze=freeze, name=name, inputs=inputs)
+    loss_name, reduction = _loss(loss, reduction)
+    model = read_torch(module, x, loss=loss_name, y=y, reduction=reduction, lr=lr, freeze=(), name=name,
+                       inputs=inputs)
+    chain = chain_of(model)
+    if chain is None:
+        return model.replace(freeze=tuple(freeze)) if freeze else model
+    layers, frozen = chain
+    return Network(layers=tuple(layers), x=_data(x), y=_data(y), loss=loss_name, reduction=reduction, lr=lr,
+                   name=name or type(module).__name__, freeze=(*frozen, *freeze))
+
+
+def chain_of(model: Model) -> tuple[list[Linear], list[str]] | None:
+    """The Linear layers (activations attached) and frozen parameter names of a model that is a chain, else
+    None: one float input of rows, each ``linear`` taking the previous value and its own weight, each followed
+    by at most one activation of `CHAIN_ACTIVATIONS` (or a leaky ReLU, or a softmax over the features last)."""
+    nodes = model.structure.nodes
+    if model.inputs or np.asarray(model.x).dtype.kind != "f" or np.ndim(model.x) not in (1, 2):
+        return None
+    values = model.values
+    layers: list[list[Any]] = []  # [weight key, bias key or None, activation]
+    current, used = None, set()
+    for i, node in enumerate(nodes):
+        if isinstance(node, Leaf):
+            if node.kind == "input" and node.name == "x":
+                current = i
+            elif node.kind not in ("parameter", "input"):
+                return None
+            continue
+        op = node.op
+        inputs = [a for a in node.args if a is not None]
+        if op.key == "linear":
+            weight, bias = node.args[1], node.args[2] if len(node.args) > 2 else None
+            if node.args[0] != current or not _parameter(nodes, weight) or (bias is not None and not _parameter(nodes, bias)):
+                return None
+            keys = nodes[weight].name, None if bias is None else nodes[bias].name
+            if keys[0] in used:
+                return None
+            used.add(keys[0])
+            layers.append([keys[0], keys[1], "identity"])
+        elif op.key in ("activate", "softmax") and layers and inputs == [current] and layers[-1][2] == "identity":
+            key = op.activation if op.key == "activate" else "softmax"
+            if op.key == "softmax" and op.dim not in (1, -1):
+                return None
+            if key not in CHAIN_ACTIVATIONS and not key.startswith("leaky_relu") and key != "softmax":
+                return None
+            layers[-1][2] = key
+        else:
+            return None
+        current = i
+    if not layers or current != model.structure.output or any(a == "softmax" for _, _, a in layers[:-1]):
+        return None
+    return _layers(layers, values, model)
+
+
+def _parameter(nodes: tuple, index: int | None) -> bool:
+    return index is not None and isinstance(nodes[index], Leaf) and nodes[index].kind == "parameter"
+
+
+def _layers(chain: list[list[Any]], values: Mapping[str, Any], model: Model) -> tuple[list[Linear], list[str]]:
+    layers, frozen, w, b = [], [], 0, 0
+    for weight_key, bias_key, key in chain:
+        weight = np.asarray(values[weight_key], dtype=np.float64)
+        n_out, n_in = weight.shape
+        if bias_key is None:
+            bias, bias_frozen = [0.0] * n_out, True
+        else:
+            bias, bias_frozen = np.asarray(values[bias_key], dtype=np.float64).tolist(), bias_key in model.frozen
+        if weight_key in model.frozen:
+            frozen += [f"W{w + k + 1}" for k in range(n_out * n_in)]
+        if bias_frozen:
+            frozen += [f"b{b + k + 1}" for k in range(n_out)]
+        w, b = w + n_out * n_in, b + n_out
+        layers.append(Linear(weight.tolist(), bias, key, weight_key.rpartition(".")[0]))
+    return layers, frozen
+
+
+def _with_optimizer(module: Any, optimizer: Any, options: dict) -> Network | Any:
+    """`from_torch` of ``module`` with a torch optimizer read into the network (see `from_torch`)."""
+    from derive.sources.torch_optimizer import optimized_keys, read_optimizer
+
+    opt = read_optimizer(optimizer)
+    network = from_torch(module, **options)  # a chain (Network) or a graph model (Model): both carry it
+    updated = optimized_keys(optimizer, module)
+    left = [p.name for p in network.parameters() if p.torch not in updated and not p.frozen]
+    return network.replace(optimizer=opt, freeze=(*network.freeze, *left) if left else None)
+
+
+def _data(values: Any) -> Any:
+    """Tensors as exact float64 lists (integer class indices stay integers); anything else as given."""
+    if type(values).__module__.startswith("torch") and hasattr(values, "detach"):
+        torch = _torch()
+        tensor = values.detach().to("cpu")
+        return (tensor.to(torch.float64) if tensor.is_floating_point() else tensor).tolist()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values
+
+
+def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
+    """A loss name and reduction from a name or a torch loss module."""
+    if isinstance(loss, str):
+        return loss, reduction or "mean"
+    torch = _torch()
+    if isinstance(loss, type):
+        raise DeriveError(f"loss: give an instance such as {loss.__name__}(), not the class")
+    if not isinstance(loss, torch.nn.Module) or type(loss).__name__ not in _LOSSES:
+        name = type(loss).__name__
+        raise UnsupportedModelError(
+            f"unsupported loss {name}; use one of {', '.join(_LOSSES)} or a name: {', '.join(LOSSES)}"
+        )
+    name = type(loss).__name__
+    defaults = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "ignore_index": -100}
+    for attribute, default in defaults.items():
+        value = getattr(loss, attribute, default)
+        if (value is None) != (default is None) or (default is not None and value != default):
+            raise UnsupportedModelError(f"{name} with {attribute} set is not supported (only its default)")
+    if loss.reduction not in REDUCTIONS:
+        raise DeriveError(f"{name}(reduction={loss.reduction!r}) gives no scalar loss; use 'mean' or 'sum'")
+    if reduction is not None and reduction != loss.reduction:
+        raise DeriveError(f"reduction {reduction!r} contradicts {name}(reduction={loss.reduction!r})")
+    return _LOSSES[name], loss.reduction
+
+
+def load_module(source: str) -> Any:
+    """An instance of ``CLASS`` from ``FILE.py:CLASS``, made with no arguments. Importing the file runs it."""
+    return load_from_file(source, option="--torch", what="CLASS", make=lambda cls: cls())
+
+
+_PLURAL = {"CLASS": "classes", "FUNCTION": "functions"}
+
+
+def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> Any:
+    """The object ``NAME`` of ``FILE.py:NAME`` (passed through ``make``); errors name ``option`` and ``what``."""
+    path_text, _, class_name = source.rpartition(":")
+    if not path_text or not class_name:
+        raise DeriveError(f"{option} {source!r}: expected FILE.py:{what}")
+    path = Path(path_text)
+    if not path.exists():
+        raise DeriveError(f"{option} {source!r}: {path}: no such file")
+    if path.suffix != ".py" or not path.is_file():
+        raise DeriveError(f"{option} {source!r}: {path} is not a Python file (FILE.py:{what})")
+    spec = importlib.util.spec_from_file_location(f"derive_user_{path.stem}", path)
+    user = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(user)
+        found = getattr(user, class_name, None)
+        if found is None:
+            kind = type if what == "CLASS" else type(load_from_file)
+            known = [k for k, v in vars(user).items() if isinstance(v, kind) and getattr(v, "__module__", "") == user.__name__]
+            raise DeriveError(
+                f"{option} {source!r}: {path.name} has no {class_name!r}; {_PLURAL[what]}: {', '.join(known) or 'none'}."
+                f"{did_you_mean(class_name, known)}"
+            )
+        return make(found) if make is not None else found
+    except DeriveError:
+        raise
+    except SystemExit as err:  # sys.exit() at the top level of the file, or in the class
+        raise DeriveError(
+            f"{option} {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
+            "so put script code under `if __name__ == \"__main__\":`"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - the user's code failed: report it in one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
