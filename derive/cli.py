@@ -179,6 +179,10 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--eval", action="store_true", help="with --torch: call model.eval() before reading it (Dropout off)"
     )
+    group.add_argument(
+        "--input", metavar="NAME=FILE", action="append", default=[],
+        help="with --torch: one more keyword argument of forward (an attention mask), as data (like --x); repeatable",
+    )
     files = ", ".join(SUFFIXES)
     data = parser.add_argument_group("data (override the source's)")
     data.add_argument(
@@ -200,6 +204,8 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
     x, y = _data(args.x, "--x"), _data(args.y, "--y")
     if args.eval and not args.torch:
         raise DeriveError("--eval puts a torch model in eval mode: use it with --torch FILE.py:CLASS")
+    if getattr(args, "input", None) and not args.torch:
+        raise DeriveError("--input gives a torch model's forward more data: use it with --torch FILE.py:CLASS")
     if args.example:
         network = example(args.example)
     elif args.spec:
@@ -270,11 +276,18 @@ def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray
         needed = ", ".join(f"--{option}" for option in missing)
         raise DeriveError(f"--torch gives the model only: give {needed} (and --loss, unless forward(x, y) "
                           "returns the loss) too")
+    inputs = {}
+    for item in args.input:
+        name, _, value = item.partition("=")
+        if not name.isidentifier() or not value:
+            raise DeriveError(f"--input {item!r}: expected NAME=FILE (a keyword argument of forward, and its data)")
+        inputs[name] = load_data(value, f"--input {name}")
     module = load_module(args.torch)
     if args.eval:
         module.eval()
     # no --loss: forward(x, y) computes the loss itself (refused with a clear message if it does not)
-    return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction)
+    return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction,
+                      inputs=inputs or None)
 
 
 def _version() -> str:

@@ -150,7 +150,9 @@ def check_model(
     from verify.compare import FD, SYMBOLIC, CheckReport, _row
 
     require_device(device)
-    tol = tolerance or policy(dtype)
+    # a module that rounds to float32 in its forward is judged at float32's tolerance (derive's exact values
+    # differ from its own by that rounding)
+    tol = tolerance or (policy(dtype) if model.precision == "float64" else policy(dtype) | policy("float32"))
     derivation = Derivation(model)
     opinions = {"derived": {p.name: p.gradient for p in derivation.parameters}}
     opinions["numpy"] = compiled(derivation, "numpy", dtype)

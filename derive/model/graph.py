@@ -123,6 +123,9 @@ class Model:
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
     #: whether the graph depends on the data's values, not only on their shapes (a mask made from the data)
     data_dependent: bool = False
+    #: the lowest precision the module computes in: "float32" where its forward rounds a value that depends on
+    #: parameters to float32 (Llama's RMSNorm); derive derives the exact function, without that rounding
+    precision: str = "float64"
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not math.isfinite(self.lr):

@@ -731,8 +731,9 @@ class Expand(TensorOp):
 @register
 @dataclass(frozen=True)
 class Alias(TensorOp):
-    """Ops that give their input back as it is (``clone``, ``contiguous``, ``alias``, a cast to float64,
-    ``native_dropout`` in eval mode or with p = 0): no node of their own."""
+    """Ops that give their input back as it is (``clone``, ``contiguous``, ``alias``, a cast between float
+    dtypes, ``native_dropout`` in eval mode or with p = 0): no node of their own. A cast to float32 is read as
+    the exact value (the model remembers that the module rounds there: `Model.precision`)."""
 
     key = "alias"
     aten = ("clone.default", "alias.default", "_to_copy.default", "lift_fresh_copy.default", "contiguous.default",
@@ -751,6 +752,8 @@ class Alias(TensorOp):
         x = call.input("src") if "src" in call.arguments else call.input("self")  # copy(self, src) is src
         if not _floating(call.real, torch):
             call.refuse("a result that is not floating point (it has no gradient)")
+        if call.real.dtype != torch.float64:  # the module rounds to float32 here: derive keeps the exact value
+            call.rounds_to(str(call.real.dtype).removeprefix("torch."))
         return x
 
     @classmethod

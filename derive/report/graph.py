@@ -203,9 +203,10 @@ def backward_section(s: _GraphShown, lang: str) -> list:
         if not defined:
             continue
         blocks.append(Heading(3, label(lang, "delta_of", name=node.name)))
-        deltas = np.array([bp.adjoint_symbols[e] for e in g.tensors[i].reshape(-1)], dtype=object)
+        # an element that is a number (a masked score, a weight of 0) has no δ: 0
+        deltas = np.array([bp.adjoint_symbols.get(e, sp.S.Zero) for e in g.tensors[i].reshape(-1)], dtype=object)
         shape = g.tensors[i].shape
-        blocks.append(Equation(rf"\delta^{{{s.tensor_name(i)}}}", (matrix(deltas.reshape(shape), s.value),)))
+        blocks.append(Equation(rf"\delta^{{{s.tensor_name(i)}}}", (matrix(deltas.reshape(shape), s.element),)))
         shown = defined if len(defined) <= ELEMENTS else defined[:1]
         for e in shown:
             d = bp.adjoint_symbols[e]

@@ -156,7 +156,10 @@ def _tensor(path: Path, where: str) -> np.ndarray:
 
 
 def _checked(array: np.ndarray, where: str) -> np.ndarray:
-    """Numbers only (integers or reals, no booleans or complex numbers), all finite, at least one."""
+    """Numbers only (integers or reals, no complex numbers; booleans for ``--input``'s masks), all finite, at
+    least one."""
+    if array.dtype.kind == "b" and where.startswith("--input"):
+        return array
     if array.dtype.kind not in "iuf":
         raise DataError(f"{where}: expected integers or real numbers, got dtype {array.dtype}")
     if array.size == 0:

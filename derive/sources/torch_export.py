@@ -139,7 +139,8 @@ def read_torch(
         name=name or label, frozen=frozen, freeze=tuple(freeze), module=module,
     )
     changes = {"inputs": {k: v.numpy() for k, v in extra.items()}} if extra else {}
-    return dataclasses.replace(model, data_dependent=reader.data_dependent or bool(extra), **changes)
+    return dataclasses.replace(model, data_dependent=reader.data_dependent or bool(extra), precision=reader.precision,
+                               **changes)
 
 
 def _takes_targets(module: Any) -> bool:
@@ -271,6 +272,8 @@ class _Reader:
         self.calls: dict[tuple[str, str], int] = {}
         #: whether a value of the data alone was folded into the graph (a mask made from the data)
         self.data_dependent = False
+        #: the lowest float precision the module rounds a parameter's value to (a .float() in forward)
+        self.precision = "float64"
 
     def run(self, user: list[Any], names: list[str]) -> Ref:
         torch = self.torch
@@ -555,6 +558,12 @@ class AtenCall:
     def refuse(self, what: str) -> None:
         """Refuse the call: ``aten.OP with WHAT is not supported at 'path' (file:line)``."""
         raise UnsupportedModelError(f"aten.{self.name} with {what} is not supported {self.where}")
+
+    def rounds_to(self, dtype: str) -> None:
+        """Note that the module rounds a value that depends on parameters to ``dtype`` here."""
+        bits = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16}
+        if bits.get(dtype, 64) < bits[self.reader.precision]:
+            self.reader.precision = dtype
 
     def fail(self, message: str) -> None:
         """Refuse the call with a message of its own (``{where}`` in it: the module path and file:line)."""
