@@ -18,15 +18,15 @@ than one sample, per-sample quantities get the sample number as a suffix: ``x1_2
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
 from derive.network import Architecture
-from derive.ops import activation, loss as lookup_loss
 from derive.progress import stage
-from derive.terms import product, total
 
 
 @dataclass(frozen=True)
@@ -78,109 +78,46 @@ class Graph:
 
 @functools.lru_cache(maxsize=64)
 def build_graph(arch: Architecture) -> Graph:
-    """Build the scalar graph of an architecture (cached: weights do not change the graph)."""
+    """The scalar graph of an architecture (cached: weights do not change the graph): the model's lowering
+    of its chain of dense ops (`chain_structure`), with the textbook naming policy."""
+    from derive.model.lower import lower
+
     stage("building the graph")
-    batch, sizes = arch.batch, arch.sizes
-    names: dict[sp.Symbol, str] = {}
-
-    def symbol(name: str, latex: str, sample: int | None = None) -> sp.Symbol:
-        s = sp.Symbol(name if sample is None or batch == 1 else f"{name}_{sample + 1}")
-        names[s] = latex if sample is None or batch == 1 else f"{latex}^{{({sample + 1})}}"
-        return s
-
-    inputs = tuple(
-        tuple(symbol(f"x{i + 1}", f"x_{{{i + 1}}}", n) for i in range(sizes[0])) for n in range(batch)
-    )
-    one_output = sizes[-1] == 1
-    targets = tuple(
-        tuple(
-            symbol("y" if one_output else f"y{k + 1}", "y" if one_output else f"y_{{{k + 1}}}", n)
-            for k in range(sizes[-1])
-        )
-        for n in range(batch)
-    )
-    weights, biases = [], []
-    w = b = 0
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        rows = []
-        for _ in range(n_out):
-            rows.append(tuple(symbol(f"W{w + j + 1}", f"W_{{{w + j + 1}}}") for j in range(n_in)))
-            w += n_in
-        weights.append(tuple(rows))
-        biases.append(tuple(symbol(f"b{b + i + 1}", f"b_{{{b + i + 1}}}") for i in range(n_out)))
-        b += n_out
-
-    nodes: list[Node] = []
-    pre, post = [], []
-    previous = inputs
-    unit = 0
-    for l, act_name in enumerate(arch.activations):
-        act = activation(act_name)
-        W, bias = weights[l], biases[l]
-        layer_z, layer_a = [], []
-        for n in range(batch):
-            zs, as_ = [], []
-            for i in range(len(W)):
-                g = unit + i + 1
-                z = symbol(f"z{g}", f"z_{{{g}}}", n)
-                a = symbol(f"a{g}", f"{act.output_letter}_{{{g}}}", n)
-                ins = previous[n]
-                expr = total([*(product(W[i][j], ins[j]) for j in range(len(ins))), bias[i]])
-                partials = [(ins[j], W[i][j]) for j in range(len(ins))]
-                partials += [(W[i][j], ins[j]) for j in range(len(ins))] + [(bias[i], sp.S.One)]
-                nodes.append(Node(z, expr, tuple(partials), "z", l + 1, i, n))
-                if not act.vector:
-                    nodes.append(Node(a, act(z), ((z, act.derivative(z, a)),), "a", l + 1, i, n))
-                zs.append(z)
-                as_.append(a)
-            if act.vector:  # every output uses every z of its layer (softmax): a_i after all the z
-                for i, (a, expr) in enumerate(zip(as_, act.outputs(zs))):
-                    jacobian = tuple((zj, act.jacobian(i, j, as_)) for j, zj in enumerate(zs))
-                    nodes.append(Node(a, expr, jacobian, "a", l + 1, i, n))
-            layer_z.append(tuple(zs))
-            layer_a.append(tuple(as_))
-        unit += len(W)
-        pre.append(tuple(layer_z))
-        post.append(tuple(layer_a))
-        previous = tuple(layer_a)
-
-    loss = lookup_loss(arch.loss)
-    scale = sp.S.One
-    if arch.reduction == "mean":
-        scale = sp.Rational(1, loss.term_count(batch, sizes[-1]))
-    terms, partials = [], []
-    for yhat, y in zip(previous, targets):
-        terms += loss.terms(yhat, y)
-        partials += [(p, scale * d) for p, d in zip(yhat, loss.derivative(yhat, y))]
-    L = sp.Symbol("L")
-    names[L] = r"\mathcal{L}"
-    expr = scale * sp.Add(*terms)
-    by_name = {s.name: s for layer in weights for row in layer for s in row} | {
-        s.name: s for layer in biases for s in layer}
-    penalties = []
-    for which, chosen in arch.penalty:  # L = loss + λ₂ Σ p² + λ₁ Σ |p|: a penalty is part of the function
-        lam = sp.Symbol(f"lambda_{which[1]}")
-        names[lam] = rf"\lambda_{{{which[1]}}}"
-        penalties.append(lam)
-        params = [by_name[n] for n in chosen]
-        if which == "l2":
-            expr += lam * sp.Add(*(p**2 for p in params))
-            partials += [(p, 2 * lam * p) for p in params]
-        else:
-            expr += lam * sp.Add(*(sp.Abs(p) for p in params))
-            partials += [(p, lam * sp.sign(p)) for p in params]
-    nodes.append(Node(L, expr, tuple(partials), "loss", 0, 0, 0))
-
+    lowered = lower(chain_structure(arch))
+    tensors = dict(zip((getattr(n, "name", "") for n in lowered.structure.nodes), lowered.tensors))
+    layers = range(len(arch.activations))
+    pre = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
+    post = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
+    for node in lowered.nodes:
+        if node.kind in ("z", "a"):
+            (pre if node.kind == "z" else post)[node.layer - 1][node.sample][node.unit] = node.symbol
+    names = lowered.latex_names
     return Graph(
         architecture=arch,
-        inputs=inputs,
-        targets=targets,
-        weights=tuple(weights),
-        biases=tuple(biases),
-        nodes=tuple(nodes),
-        pre=tuple(pre),
-        post=tuple(post),
-        loss=L,
+        inputs=tuple(tuple(row) for row in tensors["x"]),
+        targets=tuple(tuple(row) for row in lowered.targets),
+        weights=tuple(tuple(tuple(row) for row in tensors[f"{l}.weight"]) for l in layers),
+        biases=tuple(tuple(tensors[f"{l}.bias"]) for l in layers),
+        nodes=lowered.nodes,
+        pre=tuple(tuple(tuple(row) for row in layer) for layer in pre),
+        post=tuple(tuple(tuple(row) for row in layer) for layer in post),
+        loss=lowered.loss,
         latex_names=names,
-        penalties=tuple(penalties),
+        penalties=tuple(s for s in names if s.name in {f"lambda_{which[1]}" for which, _ in arch.penalty}),
     )
+
+
+def chain_structure(arch: Architecture) -> Any:
+    """The model structure of a chain: one ``dense`` op per layer (z = W x + b, a = f(z)), named as a textbook
+    names it (W1, b1, z1, a1, …: `derive.model.lower.TextbookLowering`)."""
+    import numpy as np
+
+    from derive.model.build import ModelBuilder
+
+    b = ModelBuilder()
+    h = b.input("x", (arch.batch, arch.sizes[0]))
+    for l, (n_in, n_out, act) in enumerate(zip(arch.sizes, arch.sizes[1:], arch.activations)):
+        weight, bias = b.parameter(f"{l}.weight", np.zeros((n_out, n_in))), b.parameter(f"{l}.bias", np.zeros(n_out))
+        h = b.op("dense", h, weight, bias, activation=act, name=f"layer{l + 1}")
+    structure = b.structure(h, loss=arch.loss, reduction=arch.reduction, target_shape=(arch.batch, arch.sizes[-1]))
+    return dataclasses.replace(structure, naming="textbook", penalty=arch.penalty)

@@ -68,11 +68,17 @@ class OpNode:
 
 @dataclass(frozen=True)
 class Structure:
+    """What the derivation depends on: the nodes, the output, the loss, and how scalars are named."""
+
     nodes: tuple[Leaf | OpNode, ...]
     output: int
     loss: str
     reduction: str
     target_shape: tuple[int, ...]
+    #: "graph" (elements after their op, parameters after their torch key) or "textbook" (a chain: W1, z1, a1)
+    naming: str = "graph"
+    #: penalties added to the loss: (("l2", (names…)), ("l1", (…))), their λ values of the model
+    penalty: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def parameter_leaves(self) -> list[Leaf]:

@@ -23,6 +23,7 @@ import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -109,7 +110,11 @@ def _data_names(stem: str, latex: str, shape: tuple[int, ...]) -> list[tuple[str
 
 
 class Lowering:
-    """Collects the scalar nodes of a lowering; ops call `new` and `define` (see `derive.ops.tensor`)."""
+    """Collects the scalar nodes of a lowering; ops call `new` and `define` (see `derive.ops.tensor`).
+
+    Names come from the graph naming policy: every element after its op node (``fc_1_2``), parameters after
+    their torch key (``W_fc_1_2``). `TextbookLowering` is the chain's policy.
+    """
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []
@@ -130,9 +135,10 @@ class Lowering:
         self.latex_names[symbol] = latex
         return symbol
 
-    def new(self, shape: tuple[int, ...], part: str = "") -> np.ndarray:
+    def new(self, shape: tuple[int, ...], part: str = "", letter: str = "") -> np.ndarray:
         """Fresh symbols for a new tensor of ``shape``, named after the current node (1-based indices);
-        ``part`` names an intermediate of the op (a layer norm's ``mean``: ``ln_mean_1``)."""
+        ``part`` names an intermediate of the op (a layer norm's ``mean``: ``ln_mean_1``; a dense layer's
+        ``z`` and ``a``), ``letter`` how a textbook shows it (σ for a sigmoid's output)."""
         out = np.empty(shape, dtype=object)
         flat = out.reshape(-1)  # a view: filling it fills ``out``
         stem, latex = (f"{self._stem}_{part}", latex_text(f"{self._stem}_{part}")) if part else (self._stem, self._latex)
@@ -140,9 +146,78 @@ class Lowering:
             flat[k] = self.symbol(*name)
         return out
 
-    def define(self, symbol: sp.Symbol, expr: sp.Expr, partials: Sequence[tuple[sp.Symbol, sp.Expr]]) -> None:
-        """Define ``symbol = expr`` with its local partials."""
-        self.nodes.append(Node(symbol, expr, tuple(partials), "op", self._tensor, len(self.nodes), 0))
+    def define(self, symbol: sp.Symbol, expr: sp.Expr, partials: Sequence[tuple[sp.Symbol, sp.Expr]],
+               kind: str = "op", unit: int = 0, sample: int = 0) -> None:
+        """Define ``symbol = expr`` with its local partials (``kind``: a dense layer's ``"z"``/``"a"``, with
+        the unit and sample; ``"op"`` for every other element)."""
+        layer = self._tensor if kind == "op" else self._layer
+        self.nodes.append(Node(symbol, expr, tuple(partials), kind, layer, unit if kind != "op" else len(self.nodes),
+                               sample))
+
+    #: the chain layer a dense op is (1-based), for its nodes' ``layer``
+    _layer = 0
+
+    def begin_op(self, node: Any, index: int) -> None:
+        """Start lowering op node ``node`` (at ``index`` in the structure)."""
+        if node.op.key == "dense":
+            self._layer += 1
+        self.begin(_identifier(node.name), latex_text(node.name), index)
+
+    def leaf_names(self, leaf: Leaf) -> list[tuple[str, str]]:
+        """Names (and LaTeX) of a leaf's elements, row-major."""
+        if leaf.kind == "parameter":
+            return list(indexed_names(*parameter_base(leaf.name), leaf.shape))
+        stem = _identifier(leaf.name)
+        latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else latex_text(leaf.name)
+        return _data_names(stem, latex, leaf.shape) if leaf.kind == "input" else list(indexed_names(stem, latex, leaf.shape))
+
+
+class TextbookLowering(Lowering):
+    """The chain's naming policy, the textbook's (DESIGN.md's names): weights W1, W2, … row-major layer after
+    layer, biases b1, …; inputs x1, …; a dense layer's units z1, a1, … numbered across layers (its outputs
+    shown with the activation's letter, σ₁ for a sigmoid); in a batch the sample as a suffix (``x1_2``, x₁⁽²⁾)."""
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self._weights = self._biases = self._units = 0
+        self._width = 0
+
+    def begin_op(self, node: Any, index: int) -> None:
+        if node.op.key == "dense":
+            self._units += self._width
+            self._width = 0
+        super().begin_op(node, index)
+
+    def new(self, shape: tuple[int, ...], part: str = "", letter: str = "") -> np.ndarray:
+        if part not in ("z", "a"):
+            return super().new(shape, part, letter)
+        batch, width = shape
+        self._width = width
+        out = np.empty(shape, dtype=object)
+        for n in range(batch):
+            for i in range(width):
+                g = self._units + i + 1
+                latex = f"{letter or part}_{{{g}}}"
+                out[n, i] = self._sample_symbol(f"{part}{g}", latex, n)
+        return out
+
+    def _sample_symbol(self, name: str, latex: str, sample: int) -> sp.Symbol:
+        if self.batch == 1:
+            return self.symbol(name, latex)
+        return self.symbol(f"{name}_{sample + 1}", f"{latex}^{{({sample + 1})}}")
+
+    def leaf_names(self, leaf: Leaf) -> list[tuple[str, str]]:
+        if leaf.kind != "parameter":
+            return super().leaf_names(leaf)
+        count = int(np.prod(leaf.shape, dtype=int))
+        if leaf.name.rpartition(".")[2] == "weight":
+            start, self._weights = self._weights, self._weights + count
+            letter = "W"
+        else:
+            start, self._biases = self._biases, self._biases + count
+            letter = "b"
+        return [(f"{letter}{k}", f"{letter}_{{{k}}}") for k in range(start + 1, start + count + 1)]
 
 
 @dataclass(frozen=True)
@@ -215,7 +290,8 @@ def _own_loss(low: Lowering, output: np.ndarray, targets: np.ndarray) -> tuple[s
     return L, targets.reshape(targets.shape[0], -1) if targets.ndim > 1 else targets.reshape(1, -1), False
 
 
-def _loss_node(low: Lowering, structure: Structure, output: np.ndarray) -> tuple[sp.Symbol, np.ndarray, bool]:
+def _loss_node(low: Lowering, structure: Structure, output: np.ndarray,
+               parameters: Sequence[sp.Symbol] = ()) -> tuple[sp.Symbol, np.ndarray, bool]:
     spec = lookup_loss(structure.loss)
     rows = _rows(output, spec.class_targets)
     batch, width = rows.shape
@@ -225,7 +301,7 @@ def _loss_node(low: Lowering, structure: Structure, output: np.ndarray) -> tuple
         raise ShapeError(
             f"y of shape {target_shape} does not fit the output of shape {output.shape} (loss {spec.key!r})"
         )
-    if spec.class_targets and width < 2:
+    if spec.class_targets and width < 2 and structure.naming != "textbook":  # a chain: the Network checks
         raise ShapeError(f"loss {spec.key!r} needs at least 2 outputs per sample (one per class), got {width}")
     names = _data_names("y", "y", (batch, width))
     targets = np.array([low.symbol(n, t) for n, t in names], dtype=object).reshape(batch, width)
@@ -235,7 +311,18 @@ def _loss_node(low: Lowering, structure: Structure, output: np.ndarray) -> tuple
         terms += spec.terms(list(yhat), list(y))
         partials += [(p, scale * d) for p, d in zip(yhat, spec.derivative(list(yhat), list(y))) if p.is_Symbol]
     L = low.symbol("L", r"\mathcal{L}")
-    low.nodes.append(Node(L, scale * sp.Add(*terms), tuple(partials), "loss", 0, 0, 0))
+    expr = scale * sp.Add(*terms)
+    by_name = {p.name: p for p in parameters}
+    for which, chosen in structure.penalty:  # L = loss + λ₂ Σ p² + λ₁ Σ |p|: a penalty is part of the function
+        lam = low.symbol(f"lambda_{which[1]}", rf"\lambda_{{{which[1]}}}")
+        params = [by_name[n] for n in chosen]
+        if which == "l2":
+            expr += lam * sp.Add(*(p**2 for p in params))
+            partials += [(p, 2 * lam * p) for p in params]
+        else:
+            expr += lam * sp.Add(*(sp.Abs(p) for p in params))
+            partials += [(p, lam * sp.sign(p)) for p in params]
+    low.nodes.append(Node(L, expr, tuple(partials), "loss", 0, 0, 0))
     return L, targets, class_targets
 
 
@@ -248,15 +335,14 @@ def lower(structure: Structure) -> LoweredGraph:
 
 
 def _lower(structure: Structure) -> LoweredGraph:
-    low = Lowering()
+    low = TextbookLowering(_batch(structure)) if structure.naming == "textbook" else Lowering()
     tensors: list[np.ndarray] = []
     parameters: list[sp.Symbol] = []
     for i, node in enumerate(structure.nodes):
         if isinstance(node, Leaf):
             tensors.append(_leaf(low, node, parameters))
             continue
-        stem = _identifier(node.name)
-        low.begin(stem, latex_text(node.name), i)
+        low.begin_op(node, i)
         inputs = [None if a is None else tensors[a] for a in node.args]
         while inputs and inputs[-1] is None:
             inputs.pop()
@@ -269,7 +355,7 @@ def _lower(structure: Structure) -> LoweredGraph:
         y = next(t for n, t in zip(structure.nodes, tensors) if isinstance(n, Leaf) and n.name == "y")
         loss, targets, class_targets = _own_loss(low, tensors[structure.output], y)
     else:
-        loss, targets, class_targets = _loss_node(low, structure, tensors[structure.output])
+        loss, targets, class_targets = _loss_node(low, structure, tensors[structure.output], parameters)
     return LoweredGraph(
         structure, tuple(low.nodes), tuple(tensors), tuple(parameters), targets, class_targets, loss,
         low.latex_names,
@@ -286,20 +372,18 @@ def _leaf(low: Lowering, leaf: Leaf, parameters: list[sp.Symbol]) -> np.ndarray:
         out = np.empty(len(leaf.numbers), dtype=object)
         out[:] = list(numbers)
         return out.reshape(leaf.shape)
+    elements = [low.symbol(*name) for name in low.leaf_names(leaf)]
     if leaf.kind == "parameter":
-        stem, latex = parameter_base(leaf.name)
-        elements = [low.symbol(*name) for name in indexed_names(stem, latex, leaf.shape)]
         parameters.extend(elements)
-        out = np.empty(len(elements), dtype=object)
-        out[:] = elements
-        return out.reshape(leaf.shape)
-    stem = _identifier(leaf.name)
-    latex = leaf.name if leaf.kind == "input" and len(leaf.name) == 1 else latex_text(leaf.name)
-    if leaf.kind == "input":
-        names = _data_names(stem, latex, leaf.shape)
-    else:
-        names = list(indexed_names(stem, latex, leaf.shape))
-    return np.array([low.symbol(n, t) for n, t in names], dtype=object).reshape(leaf.shape)
+    out = np.empty(len(elements), dtype=object)
+    out[:] = elements
+    return out.reshape(leaf.shape)
+
+
+def _batch(structure: Structure) -> int:
+    """The batch of a structure: its input x's first dim."""
+    x = next(n for n in structure.nodes if isinstance(n, Leaf) and n.kind == "input" and n.name == "x")
+    return x.shape[0] if len(x.shape) > 1 else 1
 
 
 @functools.lru_cache(maxsize=32)

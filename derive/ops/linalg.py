@@ -22,12 +22,11 @@ import numpy as np
 import sympy as sp
 
 from derive.errors import ShapeError
+from derive.ops.activations import activation
 from derive.ops.tensor import Sample, TensorOp, register, symbols_only, torch_module, unbroadcast
-from derive.terms import dot
+from derive.terms import dot, product, total
 
 
-def _random(seed: int, *shape: int) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-1.5, 1.5, shape)
 
 
 def _dot(pairs: list[tuple[sp.Expr, sp.Expr]], extra: sp.Expr | None = None) -> tuple[sp.Expr, list]:
@@ -160,3 +159,71 @@ class Linear(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         return f"{inputs[0]} {{{inputs[1]}}}^\\top" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+
+
+@register
+@dataclass(frozen=True)
+class Dense(TensorOp):
+    r"""A chain's layer: $z = W x + b$ then $a = f(z)$, unit by unit (``z1``, ``a1``, … in a chain's names);
+    x is batch × in, W out × in (torch's layout), b (out,). A vector activation (softmax) takes all of the
+    layer's z of a sample; its outputs come after them."""
+
+    activation: str = "identity"
+    key = "dense"
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        return [Sample(cls("sigmoid"), (_random(1, 2, 3), _random(2, 2, 3), _random(3, 2))),
+                Sample(cls("softmax"), (_random(4, 1, 2), _random(5, 3, 2), _random(6, 3))),
+                Sample(cls("relu"), (_random(7, 3, 2), _random(8, 2, 2), _random(9, 2)))]
+
+    def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1] or bias.shape != (weight.shape[0],):
+            raise ShapeError(f"dense: input {x.shape}, weight {weight.shape} (out × in) and bias {bias.shape} do not fit")
+        act = activation(self.activation)
+        batch, units = x.shape[0], weight.shape[0]
+        z, a = lowering.new((batch, units), "z"), lowering.new((batch, units), "a", act.output_letter)
+        for n in range(batch):
+            ins = x[n]
+            for i in range(units):
+                W = weight[i]
+                expr = total([*(product(W[j], ins[j]) for j in range(len(ins))), bias[i]])
+                partials = [(ins[j], W[j]) for j in range(len(ins))]
+                partials += [(W[j], ins[j]) for j in range(len(ins))] + [(bias[i], sp.S.One)]
+                lowering.define(z[n, i], expr, symbols_only(partials), "z", i, n)
+                if not act.vector:
+                    lowering.define(a[n, i], act(z[n, i]), ((z[n, i], act.derivative(z[n, i], a[n, i])),), "a", i, n)
+            if act.vector:  # every output uses every z of its layer (softmax): a_i after all the z
+                zs, outs = list(z[n]), list(a[n])
+                for i, expr in enumerate(act.outputs(zs)):
+                    jacobian = tuple((zj, act.jacobian(i, j, outs)) for j, zj in enumerate(zs))
+                    lowering.define(a[n, i], expr, jacobian, "a", i, n)
+        return a
+
+    def forward(self, x: Any, weight: Any, bias: Any) -> Any:
+        torch = torch_module()
+        z = torch.nn.functional.linear(x, weight, bias)
+        if self.activation == "softmax":
+            return torch.softmax(z, dim=-1)
+        from derive.ops.elementwise import Activate
+
+        return Activate(self.activation).forward(z)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """δ = g ⊙ f′(z) (softmax: a ⊙ (g − Σ g ⊙ a)), then linear's rule: ∂X = δ W, ∂W = δᵀ X, ∂b = Σ δ."""
+        x, weight, bias = inputs
+        if self.activation == "softmax":
+            delta = out * (g - (g * out).sum(-1, keepdim=True))
+        else:
+            from derive.ops.elementwise import Activate
+
+            z = torch_module().nn.functional.linear(x, weight, bias)
+            delta = Activate(self.activation).backward(g, [z], out, [True])[0]
+        return Linear().backward(delta, [x, weight, bias], None, wanted)
+
+    def describe(self, *inputs: str) -> str:
+        return rf"{activation(self.activation).latex_symbol}\left({inputs[0]} {{{inputs[1]}}}^\top + {inputs[2]}\right)"
+
+
+def _random(seed: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, shape)
