@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from derive.backprop import Backprop, backpropagate, operation_count  # noqa: E402
+from derive.backprop import Backprop, operation_count  # noqa: E402
+from derive.graph import backpropagate  # noqa: E402
 from derive.graph import build_graph  # noqa: E402
 from derive.network import Linear, Network  # noqa: E402
 from verify import compile as compile_gradients  # noqa: E402
@@ -109,7 +110,7 @@ def naive_peer(sizes: tuple[int, ...]) -> float | None:
     code = f"""
 import sys, time; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 import sympy as sp
-from derive.backprop import backpropagate
+from derive.graph import backpropagate
 from derive.network import Architecture
 from derive.printing import elementary
 arch = Architecture({sizes!r}, {tuple(['tanh'] * (len(sizes) - 2) + ['sigmoid'])!r}, "bce", "mean", 1)

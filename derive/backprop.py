@@ -8,6 +8,7 @@ The gradient of a parameter is the same sum over the nodes that use it. From tha
 - the **compact** form: adjoints inlined, over intermediates (z, a), inputs, targets and parameters;
 - the **closed** form: intermediates inlined too, over inputs, targets and parameters only.
 
+>>> from derive.graph import backpropagate
 >>> from derive.network import Architecture
 >>> bp = backpropagate(Architecture((2, 1), ("sigmoid",), "bce", "mean", 1))
 >>> bp.compact("W1")
@@ -19,14 +20,13 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
 from derive.errors import DeriveError
-from derive.graph import Graph, build_graph
-from derive.network import Architecture
 from derive.progress import stage
-from derive.terms import dot, gc_paused
+from derive.terms import dot
 
 #: Chains with more paths than this are not enumerated (the compact and closed forms still are).
 MAX_PATHS = 256
@@ -50,7 +50,7 @@ class Factor:
 class Backprop:
     """The derived straight-line gradient program of one architecture (values come later)."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Any) -> None:
         stage("reverse mode")
         self.graph = graph
         users: dict[sp.Symbol, list[tuple[sp.Symbol, sp.Expr]]] = {}
@@ -226,10 +226,3 @@ def operation_count(backprop: Backprop) -> OperationCount:
     gradient = sum(count_operations(e) for e in backprop.adjoints.values())
     gradient += sum(count_operations(e) for e in backprop.program.values())
     return OperationCount(forward, gradient, len(backprop.program))
-
-
-@functools.lru_cache(maxsize=64)
-def backpropagate(arch: Architecture) -> Backprop:
-    """The gradient program of an architecture (cached: hypothesis and SGD reuse it)."""
-    with gc_paused():
-        return Backprop(build_graph(arch))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.backprop import Backprop, Factor, backpropagate
+from derive.backprop import Backprop, Factor
+from derive.graph import backpropagate
 from derive.model.graph import Model
 from derive.model.lower import backpropagate_model, leaf_values
 from derive.network import Network, Parameter

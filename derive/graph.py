@@ -26,20 +26,8 @@ from typing import Any
 import sympy as sp
 
 from derive.network import Architecture
+from derive.scalar import Node
 from derive.progress import stage
-
-
-@dataclass(frozen=True)
-class Node:
-    """One computed quantity: ``symbol = expr``, with ∂expr/∂s for each symbol ``s`` it uses."""
-
-    symbol: sp.Symbol
-    expr: sp.Expr
-    partials: tuple[tuple[sp.Symbol, sp.Expr], ...]
-    kind: str  # "z" (pre-activation), "a" (activation) or "loss"
-    layer: int  # 1-based Linear layer; 0 for the loss
-    unit: int  # 0-based unit within its layer
-    sample: int  # 0-based sample in the batch
 
 
 @dataclass(frozen=True)
@@ -119,5 +107,16 @@ def chain_structure(arch: Architecture) -> Any:
     for l, (n_in, n_out, act) in enumerate(zip(arch.sizes, arch.sizes[1:], arch.activations)):
         weight, bias = b.parameter(f"{l}.weight", np.zeros((n_out, n_in))), b.parameter(f"{l}.bias", np.zeros(n_out))
         h = b.op("dense", h, weight, bias, activation=act, name=f"layer{l + 1}")
-    structure = b.structure(h, loss=arch.loss, reduction=arch.reduction, target_shape=(arch.batch, arch.sizes[-1]))
+    structure = b.structure(h, loss=arch.loss, reduction=arch.reduction, target_shape=(arch.batch, arch.sizes[-1]),
+                            output_shape=(arch.batch, arch.sizes[-1]))
     return dataclasses.replace(structure, naming="textbook", penalty=arch.penalty)
+
+
+@functools.lru_cache(maxsize=64)
+def backpropagate(arch: Architecture) -> Any:
+    """The gradient program (`derive.backprop.Backprop`) of an architecture (cached: hypothesis and SGD reuse it)."""
+    from derive.backprop import Backprop
+    from derive.terms import gc_paused
+
+    with gc_paused():
+        return Backprop(build_graph(arch))

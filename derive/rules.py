@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.backprop import backpropagate
+from derive.graph import backpropagate
 from derive.errors import DeriveError
 from derive.network import Architecture
 from derive.ops import activation

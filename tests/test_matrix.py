@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.backprop import backpropagate
+from derive.graph import backpropagate
 from derive.matrix import explicit, matrix_form
 from derive.numeric import evaluate
 

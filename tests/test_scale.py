@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import derive
-from derive.backprop import backpropagate, operation_count
+from derive.backprop import operation_count
+from derive.graph import backpropagate
 from derive.network import Architecture
 from verify import compile
 from verify.compile import arguments

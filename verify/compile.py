@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive.backprop import backpropagate
+from derive.graph import backpropagate
 from derive.errors import DeriveError
 from derive.model.graph import Model
 from derive.network import Architecture, Network

@@ -97,13 +97,21 @@ class ModelBuilder:
         self._names.add(name)
         return self._add(OpNode(name, op, refs, where, role, path))
 
-    def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...]) -> Structure:
+    def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...],
+                  output_shape: tuple[int, ...] | None = None) -> Structure:
+        """The structure of the graph so far; ``output_shape`` when the source knows it (else lowered to see)."""
         if loss != OWN_LOSS:
             lookup_loss(loss)
-        return Structure(tuple(self.nodes), output.index, loss, check_reduction(reduction), tuple(target_shape))
+        structure = Structure(tuple(self.nodes), output.index, loss, check_reduction(reduction), tuple(target_shape))
+        if output_shape is None:
+            from derive.model.lower import lower
+
+            output_shape = lower(structure).tensors[output.index].shape
+        return dataclasses.replace(structure, output_shape=tuple(output_shape))
 
     def model(self, output: Ref, *, x: Any, y: Any, loss: str, reduction: str = "mean", lr: float = 1.0,
-              name: str = "model", frozen: tuple[str, ...] = (), freeze: Any = (), module: Any = None) -> Model:
+              name: str = "model", frozen: tuple[str, ...] = (), freeze: Any = (), module: Any = None,
+              output_shape: tuple[int, ...] | None = None) -> Model:
         """The `Model` of this graph with data ``x`` (for the one input) and targets ``y``."""
         if x is None or y is None:
             raise DeriveError(f"no {'x' if x is None else 'y'} data: give x and y")
@@ -121,7 +129,8 @@ class ModelBuilder:
             self.nodes[inputs[0]] = Leaf("input", leaf.name, leaf.shape, tuple(int(v) for v in x_array.reshape(-1)))
         if isinstance(freeze, (str, bytes)):
             raise DeriveError(f"freeze must be a list of parameter names, got {freeze!r}")
-        structure = self.structure(output, loss=loss, reduction=reduction, target_shape=y_array.shape)
+        structure = self.structure(output, loss=loss, reduction=reduction, target_shape=y_array.shape,
+                                   output_shape=output_shape)
         return Model(structure, dict(self.values), x_array.astype(np.float64) if x_array.dtype.kind == "f" else x_array,
                      y_array, float(lr) if not isinstance(lr, bool) and isinstance(lr, (int, float)) else lr,
                      name, tuple(frozen), tuple(freeze), module)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
+from derive.model.names import indexed_names, parameter_base
 from derive.network import Parameter
 from derive.ops import REDUCTIONS, loss as lookup_loss
 from derive.ops.tensor import TensorOp
@@ -79,10 +80,49 @@ class Structure:
     naming: str = "graph"
     #: penalties added to the loss: (("l2", (names…)), ("l1", (…))), their λ values of the model
     penalty: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the output's shape, recorded when the model is built (the loss's targets are laid out from it)
+    output_shape: tuple[int, ...] | None = field(default=None, compare=False)
 
     @property
     def parameter_leaves(self) -> list[Leaf]:
         return [n for n in self.nodes if isinstance(n, Leaf) and n.kind == "parameter"]
+
+
+def target_layout(structure: Structure) -> tuple[int, int, bool]:
+    """The loss's targets as (rows, columns, class targets): samples × values of the output, and whether y
+    holds class indices (kept as one-hot rows). A model that computes its own loss: y's own rows."""
+    if structure.loss == OWN_LOSS:
+        y = next(n for n in structure.nodes if isinstance(n, Leaf) and n.kind == "input" and n.name == "y")
+        rows = y.shape[0] if len(y.shape) > 1 else 1
+        return rows, math.prod(y.shape) // max(rows, 1), False
+    spec = lookup_loss(structure.loss)
+    shape = structure.output_shape
+    if shape is None:
+        raise DeriveError("the model's output shape was not recorded when it was built")
+    size = math.prod(shape)
+    if len(shape) > 1:
+        batch, width = shape[0], size // shape[0]
+    elif spec.class_targets or not shape:
+        batch, width = 1, size
+    else:
+        batch, width = size, 1
+    return batch, width, spec.class_targets and math.prod(structure.target_shape) == batch and width > 1
+
+
+def target_rows(structure: Structure, y: Any) -> list[list[float]]:
+    """Target values as rows (`target_layout`; class indices as one-hot rows)."""
+    y = np.asarray(y)
+    batch, width, class_targets = target_layout(structure)
+    if structure.loss == OWN_LOSS:
+        if y.size != batch * width:
+            raise ShapeError(f"y has {y.size} values; the model was read with y of {batch * width}")
+        return y.astype(np.float64).reshape(batch, width).tolist()
+    if class_targets:
+        spec = lookup_loss(structure.loss)
+        return spec.prepare_targets([[float(v)] for v in y.reshape(-1)], width)
+    if y.size != batch * width:
+        raise ShapeError(f"y has {y.size} values but the loss takes {batch * width} ({batch} × {width})")
+    return y.astype(np.float64).reshape(batch, width).tolist()
 
 
 def _array(values: Any, where: str) -> np.ndarray:
@@ -172,9 +212,7 @@ class Model:
 
     def target_rows(self) -> list[list[float]]:
         """The targets as rows of floats (class indices as one-hot rows), as the loss takes them."""
-        from derive.model.lower import lower
-
-        return lower(self.structure).target_values(self.y)
+        return target_rows(self.structure, self.y)
 
     def parameters(self) -> list[Parameter]:
         """Every scalar parameter: tensor by tensor (``named_parameters()`` order), each row-major.
@@ -185,8 +223,6 @@ class Model:
             return self._parameters()
 
     def _parameters(self) -> list[Parameter]:
-        from derive.model.lower import indexed_names, parameter_base
-
         params = []
         for leaf in self.structure.parameter_leaves:
             values = np.asarray(self.values[leaf.name], dtype=np.float64).reshape(-1).tolist()

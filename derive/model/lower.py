@@ -18,10 +18,9 @@ Cost is linear in the number of scalar operations.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import itertools
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,83 +29,13 @@ import sympy as sp
 
 from derive.errors import DeriveError, ShapeError
 from derive.backprop import Backprop
-from derive.graph import Node
-from derive.model.graph import OWN_LOSS, Leaf, Model, Structure
+from derive.model.names import _data_names, _identifier, indexed_names, latex_text, parameter_base
+from derive.scalar import Node
+from derive.model.graph import OWN_LOSS, Leaf, Model, Structure, target_rows
 from derive.ops import loss as lookup_loss
 from derive.ops.tensor import as_tensor, exact
 from derive.progress import stage
 from derive.terms import gc_paused
-
-
-def latex_text(name: str) -> str:
-    r"""A name as upright LaTeX: ``relu_1`` -> ``\mathrm{relu\_1}``."""
-    return r"\mathrm{" + name.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "") + "}"
-
-
-def _identifier(name: str) -> str:
-    """A SymPy-parseable symbol name from a torch key or fx name (``fc.weight`` -> ``fc_weight``)."""
-    text = re.sub(r"\W", "_", name)
-    return text if text and not text[0].isdigit() else f"p{text}"
-
-
-def parameter_base(key: str) -> tuple[str, str]:
-    """Symbol stem and LaTeX stem of a parameter tensor: ``fc.weight`` -> (``W_fc``, ``W^{fc}``).
-
-    >>> parameter_base("layer1.0.bias"), parameter_base("W1")
-    (('b_layer1_0', 'b^{\\\\mathrm{layer1.0}}'), ('W1', '\\\\mathrm{W1}'))
-    """
-    path, _, last = key.rpartition(".")
-    recurrent = re.fullmatch(r"(weight|bias)_(ih|hh)(?:_l(\d+))?", last)
-    if path and recurrent:  # rnn.weight_hh_l0 -> W_hh_rnn, {W_{hh}^{rnn}}; layer 2: W_hh_rnn_l1, {W_{hh}^{rnn,(2)}}
-        kind, which, layer = recurrent.groups()
-        letter = "W" if kind == "weight" else "b"
-        stem = f"{letter}_{which}_{re.sub(r'[^0-9A-Za-z_]', '_', path)}" + (f"_l{layer}" if layer and layer != "0" else "")
-        level = f",({int(layer) + 1})" if layer and layer != "0" else ""
-        return stem, f"{{{letter}_{{{which}}}^{{{latex_text(path)}{level}}}}}"
-    if path and last in ("weight", "bias"):
-        letter = "W" if last == "weight" else "b"
-        stem = re.sub(r"\W", "_", path)  # after "W_" a leading digit is fine: W_0 for "0.weight"
-        return f"{letter}_{stem}", f"{letter}^{{{latex_text(path)}}}"
-    return _identifier(key), latex_text(key)
-
-
-def indexed(stem: str, latex: str, index: tuple[int, ...]) -> tuple[str, str]:
-    """Name and LaTeX of element ``index`` of a tensor (1-based): ``("W_fc_1_2", "W^{fc}_{1,2}")``."""
-    if not index:
-        return stem, latex
-    return "_".join([stem, *(str(i + 1) for i in index)]), f"{latex}_{{{','.join(str(i + 1) for i in index)}}}"
-
-
-def indexed_names(stem: str, latex: str, shape: tuple[int, ...]) -> Iterator[tuple[str, str]]:
-    """`indexed` of every index of ``shape``, row-major (the labels of each dim made once).
-
-    >>> list(indexed_names("W", "W", (1, 2)))
-    [('W_1_1', 'W_{1,1}'), ('W_1_2', 'W_{1,2}')]
-    """
-    if not shape:
-        yield stem, latex
-        return
-    for labels in itertools.product(*([str(i + 1) for i in range(n)] for n in shape)):
-        yield f"{stem}_{'_'.join(labels)}", f"{latex}_{{{','.join(labels)}}}"
-
-
-
-def _data_names(stem: str, latex: str, shape: tuple[int, ...]) -> list[tuple[str, str]]:
-    """Names of a data tensor's elements, row-major: chain style (x1, x1_2) for batch × features."""
-    if shape == ():
-        return [(stem, latex)]
-    if len(shape) <= 2:
-        batch, width = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
-        single = width == 1 and stem == "y"
-        names = []
-        for n in range(batch):
-            for k in range(width):
-                name, tex = (stem, stem) if single else (f"{stem}{k + 1}", f"{latex}_{{{k + 1}}}")
-                if batch > 1:
-                    name, tex = f"{name}_{n + 1}", f"{tex}^{{({n + 1})}}"
-                names.append((name, tex))
-        return names
-    return [indexed(stem, latex, index) for index in np.ndindex(shape)]
 
 
 class Lowering:
@@ -258,18 +187,7 @@ class LoweredGraph:
 
     def target_values(self, y: np.ndarray) -> list[list[float]]:
         """Target values as rows matching `targets` (class indices as one-hot rows)."""
-        y = np.asarray(y)
-        if self.structure.loss == OWN_LOSS:
-            if y.size != self.targets.size:
-                raise ShapeError(f"y has {y.size} values; the model was read with y of shape {self.targets.shape}")
-            return y.astype(np.float64).reshape(self.targets.shape).tolist()
-        batch, width = self.targets.shape
-        if self.class_targets:
-            spec = lookup_loss(self.structure.loss)
-            return spec.prepare_targets([[float(v)] for v in y.reshape(-1)], width)
-        if y.size != self.targets.size:
-            raise ShapeError(f"y has {y.size} values but the loss takes {self.targets.size} ({batch} × {width})")
-        return y.astype(np.float64).reshape(batch, width).tolist()
+        return target_rows(dataclasses.replace(self.structure, output_shape=self.output.shape), y)
 
 
 def _rows(output: np.ndarray, classes: bool) -> np.ndarray:

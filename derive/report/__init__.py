@@ -62,7 +62,7 @@ def report(
     else:
         document = build(network, steps=steps, digits=digits, lang=lang, optimizer=opt)
     if hessian:
-        from derive.hessian import hessian_section
+        from derive.report.second_order import hessian_section
 
         document.add(*hessian_section(network, lang, digits))
     return RENDERERS[format](document)

@@ -109,7 +109,3 @@ class Document:
     def __repr__(self) -> str:
         return f"Document({self.title!r}, {len(self.blocks)} blocks)"
 
-    def _repr_markdown_(self) -> str:
-        from derive.report.render import RENDERERS
-
-        return RENDERERS["md"](self)

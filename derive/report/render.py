@@ -25,7 +25,7 @@ $$
 
 from __future__ import annotations
 
-from derive.report import picture as pictures
+import derive.report.picture as pictures
 from derive.report.document import Document, Equation, Heading, Paragraph, Picture, Table
 from derive.report.escaping import html_text, md_text, tex_text
 from derive.report.layout import aligned
@@ -136,3 +136,11 @@ def html(doc: Document) -> str:
 
 
 RENDERERS = {"tex": tex, "md": markdown, "html": html}
+
+
+def _markdown(document: Document) -> str:
+    """A document as Jupyter shows it: its Markdown."""
+    return RENDERERS["md"](document)
+
+
+Document._repr_markdown_ = _markdown  # the renderers know the document; the document does not import them

@@ -136,7 +136,7 @@ def read_torch(
         raise DeriveError("no y data: give y")
     model = reader.builder.model(
         output, x=x_real.numpy(), y=model_y, loss=OWN_LOSS if own else loss, reduction=reduction, lr=lr,
-        name=name or label, frozen=frozen, freeze=tuple(freeze), module=module,
+        name=name or label, frozen=frozen, freeze=tuple(freeze), module=module, output_shape=reader.output_shape,
     )
     changes = {"inputs": {k: v.numpy() for k, v in extra.items()}} if extra else {}
     return dataclasses.replace(model, data_dependent=reader.data_dependent or bool(extra), precision=reader.precision,
@@ -298,6 +298,7 @@ class _Reader:
                 if value.ref is None:
                     raise UnsupportedModelError(f"{self.label}.forward returns a value that depends on no parameter")
                 _name_by_module(self.builder, self.fixed)
+                self.output_shape = tuple(value.real.shape)
                 return value.ref
         raise UnsupportedModelError(f"{self.label}.forward returns nothing")
 

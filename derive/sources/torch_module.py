@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError, did_you_mean
-from derive.model.graph import Leaf, Model, OpNode
+from derive.model.graph import Leaf, Model
 from derive.network import Linear, Network
 from derive.ops import LOSSES, REDUCTIONS
 from derive.sources.torch_export import UnsupportedModelError, _torch, read_torch
