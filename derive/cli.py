@@ -254,12 +254,15 @@ def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | An
 def _check_size(network: Network, args: argparse.Namespace) -> None:
     """Refuse a network over ``--max-params`` before any work that grows with it."""
     limit = getattr(args, "max_params", None)
-    if limit is None:
+    if limit is None or getattr(args, "form", None) == "tensor":  # the tensor form grows with the ops, not the count
         return
     if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network
         count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
     else:
         count = len(network.parameters())
+    if count > limit and args.command == "grads" and getattr(args, "form", None) == "auto":
+        args.form = "tensor"  # past the scalar forms' limit, auto takes the tensor form
+        return
     if count > limit:
         raise DeriveError(
             f"the network has {count:,} parameters; derive {args.command} is limited to {limit:,} "

@@ -120,3 +120,18 @@ def backpropagate(arch: Architecture) -> Any:
 
     with gc_paused():
         return Backprop(build_graph(arch))
+
+
+def chain_model(network: Any) -> Any:
+    """The chain `Network` as a `Model` (its `chain_structure` with the network's numbers): one model, for
+    what works on models alone (the tensor program)."""
+    import numpy as np
+
+    from derive.model.graph import Model
+
+    values = {}
+    for l, layer in enumerate(network.layers):
+        values[f"{l}.weight"] = np.array(layer.weight, dtype=np.float64)
+        values[f"{l}.bias"] = np.array(layer.bias, dtype=np.float64)
+    return Model(chain_structure(network.architecture), values, np.array(network.x, dtype=np.float64),
+                 np.array(network.y, dtype=np.float64), network.lr, network.name)

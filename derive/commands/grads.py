@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from derive import json_text
 
 from derive.backprop import MAX_OPERATIONS
+from derive.errors import DeriveError
 from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
 from derive.derivation import Derivation
 from derive.hessian import hessian
@@ -20,10 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--format", choices=("text", "latex", "json"), default="text", help="what to print")
     parser.add_argument(
-        "--form", choices=FORMS, default="auto",
+        "--form", choices=(*FORMS, "tensor"), default="auto",
         help="json and latex: closed forms, or the program (intermediates z, a, δ defined in order, gradients "
-        f"over them); auto: closed while no form has over {AUTO_MAX_OPERATIONS} operations and all together "
-        f"at most {AUTO_TOTAL_OPERATIONS:,}",
+        "over them), or the tensor program (one definition per tensor and adjoint: any size); auto: closed "
+        f"while no form has over {AUTO_MAX_OPERATIONS} operations and all together at most "
+        f"{AUTO_TOTAL_OPERATIONS:,}, the tensor form past --max-params",
     )  # fmt: skip
     parser.add_argument(
         "--max-ops", type=count, default=None, metavar="N",
@@ -43,6 +46,8 @@ MAX_PARAMETERS = 10_000
 
 
 def run(network: Network, args: argparse.Namespace) -> str:
+    if args.form == "tensor":
+        return _tensor(network, args)
     derivation = Derivation(network, max_operations=args.max_ops)
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
@@ -101,4 +106,22 @@ def _grads_text(d: Derivation) -> str:
         )
     if net.freeze:
         lines.append(f"frozen (kept in updates): {', '.join(net.freeze)}")
+    return "\n".join(lines) + "\n"
+
+
+def _tensor(network: Network, args: argparse.Namespace) -> str:
+    """The tensor form: the program of tensor definitions (JSON or LaTeX; text: the gradients' values)."""
+    from derive.tensor.document import tensor_document, tensor_latex
+
+    if args.hessian or optimizer_from(args, getattr(network, "optimizer", None)) is not None:
+        raise DeriveError("--hessian and --optimizer take the scalar forms: give --form closed or program")
+    if args.format == "latex":
+        return tensor_latex(network)
+    document = tensor_document(network)
+    if args.format == "json":
+        return json_text.dumps(document) + "\n"
+    lines = [f"loss {network.loss} ({network.reduction}): L = {document['loss']:.10g}  (tensor form)", ""]
+    for p in document["parameters"]:
+        lines.append(f"{p['torch']} ({p['name']}, {'×'.join(map(str, p['shape'])) or 'scalar'}) = {p['expression']}:")
+        lines.append(f"  {json.dumps(p['gradient'])}")
     return "\n".join(lines) + "\n"

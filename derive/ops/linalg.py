@@ -73,6 +73,29 @@ class MatMul(TensorOp):
     def forward(self, a: Any, b: Any) -> Any:
         return a @ b
 
+    def numpy_forward(self, a: Any, b: Any) -> Any:
+        return np.matmul(a, b)
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        return inputs[0] @ inputs[1]
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """∂A = G Bᵀ, ∂B = Aᵀ G (matrices; batch dims summed back; 1-D operands as torch promotes them)."""
+        from derive.tensor.expr import call
+
+        a, b = inputs
+        sa, sb = shapes
+        if len(sa) == 1 or len(sb) == 1:
+            return super().tensor_rule(g, inputs, parts, wanted, shapes, shape)
+        da = g @ call("transpose", b)
+        db = call("transpose", a) @ g
+        if tuple(da_shape := _matmul_shape(shape, sb, left=True)) != tuple(sa):
+            da = call("sum_to", da, shape=sa)
+        if tuple(_matmul_shape(shape, sa, left=False)) != tuple(sb):
+            db = call("sum_to", db, shape=sb)
+        del da_shape
+        return [da if wanted[0] else None, db if wanted[1] else None]
+
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         """∂A = G Bᵀ, ∂B = Aᵀ G, batch dims summed back; 1-D operands promoted and the added dim removed."""
         a, b = inputs
@@ -134,6 +157,30 @@ class Linear(TensorOp):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         return torch_module().nn.functional.linear(x, weight, bias)
+
+    def numpy_forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        out = np.matmul(x, np.swapaxes(weight, -1, -2))
+        return out if bias is None else out + bias
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        from derive.tensor.expr import call
+
+        product = inputs[0] @ call("transpose", inputs[1])
+        return product + inputs[2] if len(inputs) > 2 and getattr(inputs[2], "name", "") != "none" else product
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """∂X = G W, ∂W = Gᵀ X, ∂b = Σ G over the rows (every dim but the last)."""
+        from derive.tensor.expr import call
+
+        x = inputs[0]
+        rows_g, rows_x = g, x
+        if len(shape) != 2:  # batch dims: the rules on rows
+            rows_g = call("reshape", g, shape=(-1, shape[-1]))
+            rows_x = call("reshape", x, shape=(-1, shapes[0][-1]))
+        rules = [g @ inputs[1] if wanted[0] else None, call("transpose", rows_g) @ rows_x if wanted[1] else None]
+        if len(inputs) > 2:
+            rules.append(call("sum", rows_g, dims=(0,), keepdim=False) if wanted[2] else None)
+        return rules
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         """∂X = G W, ∂W = Gᵀ X (rows of every batch dim), ∂b = Σ G."""
@@ -200,6 +247,33 @@ class Dense(TensorOp):
                     lowering.define(a[n, i], expr, jacobian, "a", i, n)
         return a
 
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        """Z = X Wᵀ + b, then A = f(Z): two definitions (Z⁽ˡ⁾ and A⁽ˡ⁾ in a chain)."""
+        from derive.tensor.expr import Ref
+
+        z = Linear().tensor_forward(inputs)
+        return [("z", z), ("", self._activation().tensor_forward([Ref("@z")]))]
+
+    def _activation(self) -> Any:
+        from derive.ops.elementwise import Activate
+        from derive.ops.reduce import Softmax
+
+        return Softmax(-1) if self.activation == "softmax" else Activate(self.activation)
+
+    def tensor_adjoint_parts(self, g, inputs, parts, shapes, shape) -> list[tuple[str, Any]]:
+        """Δ = ∂L/∂Z = G ⊙ f′(Z) (softmax: A ⊙ (G − Σ G ⊙ A))."""
+        (delta,) = self._activation().tensor_rule(g, [parts["z"]], {"": parts[""]}, [True], [shape], shape)
+        return [("z", delta)]
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        return Linear().tensor_rule(parts["dz"], inputs, {"": parts["z"]}, wanted, shapes, shape)
+
+    def numpy_forward(self, x: Any, weight: Any, bias: Any) -> Any:
+        from derive.tensor.functions import evaluate
+
+        z = Linear().numpy_forward(x, weight, bias)
+        return evaluate(self._activation().tensor_forward([_ref("Z")]), {"Z": z}, "numpy")
+
     def forward(self, x: Any, weight: Any, bias: Any) -> Any:
         torch = torch_module()
         z = torch.nn.functional.linear(x, weight, bias)
@@ -227,3 +301,16 @@ class Dense(TensorOp):
 
 def _random(seed: int, *shape: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.5, 1.5, shape)
+
+
+def _matmul_shape(out: tuple[int, ...], other: tuple[int, ...], left: bool) -> tuple[int, ...]:
+    """The shape of G Bᵀ (left) or Aᵀ G: batch dims of the output, then the matrix dims."""
+    if left:
+        return (*out[:-1], other[-2])
+    return (*out[:-2], other[-1], out[-1])
+
+
+def _ref(name: str) -> Any:
+    from derive.tensor.expr import Ref
+
+    return Ref(name)

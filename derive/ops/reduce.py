@@ -114,6 +114,9 @@ class _Reduction(TensorOp):
     def _count(self, x: Any) -> int:
         return int(np.prod([x.shape[d] for d in self._axes(x)])) if x.dim() else 1
 
+    def _axes_of(self, ndim: int) -> list[int]:
+        return sorted(d % max(ndim, 1) for d in (self.dims or range(ndim)))
+
 
 @register
 @dataclass(frozen=True)
@@ -131,6 +134,18 @@ class Sum(_Reduction):
 
     def forward(self, x: Any) -> Any:
         return torch_module().sum(x, dim=tuple(self._axes(x)), keepdim=self.keepdim)
+
+    def numpy_forward(self, x: Any) -> Any:
+        return np.sum(x, axis=tuple(self._axes_of(x.ndim)), keepdims=self.keepdim)
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        from derive.tensor.expr import call
+
+        return call("sum", inputs[0], dims=self.dims or (), keepdim=self.keepdim)
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """Every element gets g of its sum: g broadcast back over the summed dims."""
+        return [_spread(g, shapes[0], self._axes_of(len(shapes[0])), self.keepdim)]
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         x = inputs[0]
@@ -158,6 +173,15 @@ class Mean(_Reduction):
 
     def forward(self, x: Any) -> Any:
         return torch_module().mean(x, dim=tuple(self._axes(x)), keepdim=self.keepdim)
+
+    def numpy_forward(self, x: Any) -> Any:
+        return np.mean(x, axis=tuple(self._axes_of(x.ndim)), keepdims=self.keepdim)
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """Every element gets g/n of its mean, broadcast back over the averaged dims."""
+        axes = self._axes_of(len(shapes[0]))
+        count = int(np.prod([shapes[0][d] for d in axes])) if shapes[0] else 1
+        return [_spread(g, shapes[0], axes, self.keepdim) / float(count)]
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         x = inputs[0]
@@ -490,6 +514,17 @@ class Softmax(_AlongDim):
     def forward(self, x: Any) -> Any:
         return torch_module().softmax(x, dim=self.dim)
 
+    def numpy_forward(self, x: Any) -> Any:
+        shifted = np.exp(x - np.max(x, axis=self.dim, keepdims=True))
+        return shifted / np.sum(shifted, axis=self.dim, keepdims=True)
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """A ⊙ (G − Σ_dim G ⊙ A): the Jacobian a_i(δ_ij − a_j) applied to G, row by row."""
+        from derive.tensor.expr import call
+
+        a = parts[""]
+        return [a * (g - call("sum", g * a, dims=(self.dim,), keepdim=True))]
+
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [out * (g - (g * out).sum(self.dim, keepdim=True))]
 
@@ -518,8 +553,27 @@ class LogSoftmax(_AlongDim):
     def forward(self, x: Any) -> Any:
         return torch_module().log_softmax(x, dim=self.dim)
 
+    def numpy_forward(self, x: Any) -> Any:
+        shifted = x - np.max(x, axis=self.dim, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=self.dim, keepdims=True))
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """G − e^V ⊙ Σ_dim G (V the log-softmax)."""
+        from derive.tensor.expr import call
+
+        return [g - call("exp", parts[""]) * call("sum", g, dims=(self.dim,), keepdim=True)]
+
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [g - torch_module().exp(out) * g.sum(self.dim, keepdim=True)]
 
     def describe(self, *inputs: str) -> str:
         return rf"\log\operatorname{{softmax}}\left({inputs[0]}\right)"
+
+
+def _spread(g: Any, shape: tuple[int, ...], axes: list[int], keepdim: bool) -> Any:
+    """g of a reduction broadcast back to its input's ``shape`` (the reduced dims put back first)."""
+    from derive.tensor.expr import call
+
+    if not keepdim and axes:
+        g = call("unsqueeze", g, dims=tuple(axes))
+    return call("expand", g, shape=tuple(shape)) if tuple(shape) else g

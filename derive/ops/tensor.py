@@ -29,6 +29,7 @@ Adding an op means adding one class and `register`-ing it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -122,6 +123,72 @@ class TensorOp:
         """Small instances for the registry's tests (`Sample`)."""
         return ()
 
+    # --- the tensor program (derive.tensor) ---------------------------------------------------------------
+
+    def options(self) -> dict[str, Any]:
+        """The op's attributes, as a tensor expression's options."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        """The op's output as a tensor expression over its inputs' (``key(inputs; options)``); or a list of
+        (part, expression) whose last is the output (``[("z", …), ("", …)]``: named intermediates)."""
+        from derive.tensor.expr import call
+
+        return call(self.key, *inputs, **self.options())
+
+    def tensor_rule(self, g: Any, inputs: list[Any], parts: dict[str, Any], wanted: Sequence[bool],
+                    shapes: Sequence[tuple[int, ...] | None], shape: tuple[int, ...]) -> list[Any]:
+        """Each wanted input's contribution to its adjoint, as a tensor expression over the output's adjoint
+        ``g``, the inputs, and the op's outputs ``parts`` (``parts[""]`` is its output). By default the
+        op's own backward rule as one function, ``key.grad(g, inputs…, out; input=k, …)``."""
+        from derive.tensor.expr import call
+
+        out = parts[""]
+        return [call(f"{self.key}.grad", g, *inputs, out, input=k, **self.options()) if want else None
+                for k, want in enumerate(wanted)]
+
+    def tensor_adjoint_parts(self, g: Any, inputs: list[Any], parts: dict[str, Any],
+                             shapes: Sequence[tuple[int, ...] | None], shape: tuple[int, ...]) -> list[tuple[str, Any]]:
+        """The adjoints of the op's named intermediates its rule reads, as (part, expression), in order: the
+        program defines each (``dL_dZ_1``) and gives it to `tensor_rule` as ``parts["d" + part]``."""
+        return []
+
+    @classmethod
+    def tensor_function(cls, rule: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:
+        """Evaluate the op (``rule`` "") or one of its rule functions (``grad``: input ``options["input"]``'s
+        contribution), on NumPy arrays or torch tensors."""
+        options = dict(options)
+        k = options.pop("input", None)
+        op = cls(**options)
+        args = [None if a is None else a for a in args]
+        if rule == "":
+            return op.numpy_forward(*args) if backend == "numpy" else op.forward(*args)
+        if rule == "grad":
+            g, *inputs, out = args
+            while inputs and inputs[-1] is None:
+                inputs.pop()
+            wanted = [i == k for i in range(len(inputs))]
+            if backend == "numpy":
+                g, inputs, out = to_torch(g), to_torch(list(inputs)), to_torch(out)
+                return from_torch(op.backward(g, inputs, out, wanted)[k])
+            return op.backward(g, inputs, out, wanted)[k]
+        raise NotImplementedError(f"{cls.__name__} has no rule function {rule!r}")
+
+    def numpy_forward(self, *inputs: Any) -> Any:
+        """The op on NumPy arrays (float64): by default its torch forward, on tensors made of the arrays."""
+        return from_torch(self.forward(*to_torch(list(inputs))))
+
+    @classmethod
+    def tensor_latex(cls, rule: str, args: list[str], options: dict[str, Any]) -> str:
+        """LaTeX of the op (``rule`` "") or of one of its rule functions, over its arguments' LaTeX."""
+        k = options.pop("input", None)
+        if rule == "":
+            present = [a for a in args if a != r"\mathrm{none}"]
+            return cls(**options).describe(*present)
+        if rule == "grad":  # (g, inputs…, out): the op's rule for input k, applied to g
+            return rf"\operatorname{{{cls.key}}}'_{{{k + 1}}}\left({args[0]}\right)"
+        return rf"\operatorname{{{cls.key}.{rule}}}\left({', '.join(args)}\right)"
+
     def describe(self, *inputs: str) -> str:
         """LaTeX of the op applied to its inputs' LaTeX names."""
         if self.formula:
@@ -141,6 +208,21 @@ def broadcast(*tensors: np.ndarray, where: str = "") -> list[np.ndarray]:
     except ValueError:
         shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
         raise ShapeError(f"{where or 'an element-wise op'}: shapes {shapes} do not broadcast") from None
+
+
+def to_torch(values: Any) -> Any:
+    """NumPy arrays (nested in lists) as torch tensors; other values as they are."""
+    if isinstance(values, list):
+        return [to_torch(v) for v in values]
+    if isinstance(values, np.ndarray):
+        array = np.ascontiguousarray(values)
+        return torch_module().from_numpy(array if array.flags.writeable else array.copy())
+    return values
+
+
+def from_torch(value: Any) -> Any:
+    """A torch tensor as a NumPy array."""
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -186,6 +268,52 @@ class Elementwise(TensorOp):
         like = next(a for a in inputs if hasattr(a, "dim"))
         return _values(self, len(inputs))(*(as_torch(a, like) for a in inputs))
 
+    def numpy_forward(self, *inputs: Any) -> Any:
+        return _values(self, len(inputs), "numpy")(*inputs)
+
+    def _symbols(self, inputs: list[Any]) -> tuple[sp.Symbol, list[sp.Expr], dict[sp.Symbol, Any]]:
+        """The scalar rule's symbols standing for the inputs (numbers as themselves) and the output."""
+        from derive.tensor.expr import Num
+
+        out = sp.Symbol("v")
+        args = [exact(e.value) if isinstance(e, Num) else sp.Symbol(f"a{k}") for k, e in enumerate(inputs)]
+        tensors = {a: e for a, e in zip(args, inputs) if isinstance(a, sp.Symbol)}
+        return out, args, tensors
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        from derive.tensor.elementwise import NotTensorExpression, from_sympy
+
+        out, args, tensors = self._symbols(inputs)
+        try:
+            return from_sympy(self.scalar(out, *args)[0], tensors)
+        except NotTensorExpression:
+            return super().tensor_forward(inputs)
+
+    def tensor_rule(self, g: Any, inputs: list[Any], parts: dict[str, Any], wanted: Sequence[bool],
+                    shapes: Sequence[tuple[int, ...] | None], shape: tuple[int, ...]) -> list[Any]:
+        """g ⊙ ∂v/∂a for each input a (its scalar rule's partial, on whole tensors), summed back to a's shape
+        where broadcasting stretched it."""
+        from derive.tensor.expr import call
+        from derive.tensor.elementwise import NotTensorExpression, from_sympy
+
+        out, args, tensors = self._symbols(inputs)
+        tensors[out] = parts[""]
+        partials: dict[sp.Symbol, sp.Expr] = {}
+        for symbol, partial in self.scalar(out, *args)[1]:
+            partials[symbol] = partials.get(symbol, sp.S.Zero) + partial
+        try:
+            rules = []
+            for k, (arg, want) in enumerate(zip(args, wanted)):
+                partial = partials.get(arg, sp.S.Zero) if isinstance(arg, sp.Symbol) else sp.S.Zero
+                if not want or partial == 0:
+                    rules.append(None)
+                    continue
+                term = g if partial == 1 else call("neg", g) if partial == -1 else call("mul", g, from_sympy(partial, tensors))
+                rules.append(term if tuple(shapes[k]) == tuple(shape) else call("sum_to", term, shape=shapes[k]))
+            return rules
+        except NotTensorExpression:
+            return super().tensor_rule(g, inputs, parts, wanted, shapes, shape)
+
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         tensors = [as_torch(a, out) for a in inputs]
         partials = _partials(self, len(inputs))(out, *tensors)
@@ -194,13 +322,13 @@ class Elementwise(TensorOp):
 
 
 @functools.lru_cache(maxsize=256)
-def _values(op: Elementwise, arity: int) -> Callable:
+def _values(op: Elementwise, arity: int, backend: str = "torch") -> Callable:
     """The op's scalar definition lambdified over its arguments: tensors in, a tensor out."""
     from derive.lambdify import lambdify
 
     out, *args = sp.symbols(f"v a0:{arity}")
     expr, _ = op.scalar(out, *args)
-    return lambdify(args, expr, "torch")
+    return lambdify(args, expr, backend)
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,0 +1,294 @@
+r"""The tensor program: reverse mode over the model graph at the tensor level, from each op's tensor rule.
+
+One definition per op output (its forward), then the loss and ∂L/∂Ŷ, then one definition per tensor
+adjoint ∂L/∂v, last op first, each the sum of what the ops using v contribute (`TensorOp.tensor_rule`), and
+one per parameter tensor's gradient: a straight-line program whose size grows with the number of ops, not
+with batch, width or image size. A tensor used several times (a residual, a tied weight) gets its
+contributions summed once. Values are computed in float64 by NumPy (torch where an op has no NumPy form).
+
+>>> import derive
+>>> p = program(derive.examples.seed().replace(x=[[1, 1], [0, 1]], y=[[0], [1]]))
+>>> [d.symbol for d in p.definitions][:4]
+['Z_1', 'A_1', 'Z_2', 'A_2']
+>>> [str(d.expr) for d in p.definitions if d.symbol == "dL_dW_2"]
+['transpose(dL_dZ_2) @ A_1']
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from derive.errors import DeriveError
+from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure, target_layout
+from derive.model.names import _identifier, latex_text, parameter_base
+from derive.tensor.expr import Num, Ref, TExpr, call, substitute
+from derive.tensor.functions import evaluate
+
+
+@dataclass(frozen=True)
+class Definition:
+    """``symbol = expr``: a tensor of the program, with its shape and LaTeX name; ``kind`` is "forward",
+    "loss", "adjoint" or "gradient"."""
+
+    symbol: str
+    expr: TExpr
+    shape: tuple[int, ...]
+    kind: str
+    latex_name: str
+    #: the structure node it belongs to (-1: the loss)
+    node: int = -1
+
+
+@dataclass
+class TensorProgram:
+    """The definitions of one structure, and what each leaf is called."""
+
+    structure: Structure
+    definitions: list[Definition]
+    #: each leaf's tensor name, by structure index
+    leaves: dict[int, str]
+    #: each parameter tensor's gradient symbol, by torch key
+    gradients: dict[str, str]
+    #: the model's output (what the loss takes)
+    output_symbol: str
+    latex_names: dict[str, str] = field(default_factory=dict)
+
+    def values(self, model: Any, backend: str = "numpy") -> dict[str, Any]:
+        """Every tensor of the program, computed from the model's (or chain network's) numbers (float64)."""
+        env = leaf_values(self, as_model(model), backend)
+        for d in self.definitions:
+            env[d.symbol] = evaluate(d.expr, env, backend)
+        return env
+
+
+def leaf_values(p: TensorProgram, model: Model, backend: str = "numpy") -> dict[str, Any]:
+    """The leaves' tensors: data, parameters, constants, literals and numbers."""
+    env: dict[str, Any] = {"none": None}
+    if p.structure.loss != OWN_LOSS:  # the loss's targets as rows (class indices one-hot)
+        targets = np.asarray(model.target_rows(), dtype=np.float64)
+        env["T"] = targets if backend == "numpy" else _to_torch(targets)
+    for index, name in p.leaves.items():
+        leaf = p.structure.nodes[index]
+        if leaf.kind == "number":
+            continue
+        if leaf.kind == "literal":
+            value = np.array(leaf.numbers, dtype=np.float64 if leaf.dtype == "float64" else (
+                bool if leaf.dtype == "bool" else np.int64)).reshape(leaf.shape)
+        elif leaf.integers is not None:
+            value = np.array(leaf.integers, dtype=np.int64).reshape(leaf.shape)
+        elif leaf.kind == "input":
+            value = np.asarray(model.x if leaf.name == "x" else model.y)
+            value = value.astype(np.float64) if value.dtype.kind == "f" else value
+        else:
+            value = np.asarray(model.values[leaf.name], dtype=np.float64)
+        env[name] = value if backend == "numpy" else _to_torch(value)
+    return env
+
+
+def _to_torch(value: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(value))
+
+
+@functools.lru_cache(maxsize=32)
+def build(structure: Structure) -> TensorProgram:
+    """The tensor program of a structure (cached: values do not change it)."""
+    return _Builder(structure).build()
+
+
+def program(network: Any) -> TensorProgram:
+    """The tensor program of a model, or of a chain `Network` (its dense ops, with the textbook's names)."""
+    return build(as_structure(network))
+
+
+def as_model(network: Any) -> Model:
+    """A model, or a chain `Network` as one (`derive.graph.chain_model`)."""
+    from derive.network import Network
+
+    if isinstance(network, Network):
+        if network.l1 or network.l2:
+            raise DeriveError("the tensor form does not take penalties (--l2, --l1) yet: use the closed or program form")
+        from derive.graph import chain_model
+
+        return chain_model(network)
+    return network
+
+
+def as_structure(network: Any) -> Structure:
+    from derive.network import Network
+
+    if isinstance(network, Network):
+        from derive.graph import chain_structure
+
+        return chain_structure(network.architecture)
+    if isinstance(network, Model):
+        return network.structure
+    raise DeriveError(f"a tensor program needs a model or a network, got {type(network).__name__}")
+
+
+class _Builder:
+    def __init__(self, structure: Structure) -> None:
+        self.structure = structure
+        self.textbook = structure.naming == "textbook"
+        self.names: dict[int, str] = {}
+        self.latex: dict[str, str] = {}
+        self.definitions: list[Definition] = []
+        self.parts: dict[int, dict[str, str]] = {}
+        self.taken: set[str] = {"none", "L", "T"}
+        self.layer = 0
+
+    def unique(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def leaf_name(self, index: int, leaf: Leaf) -> str:
+        if leaf.kind == "input":
+            name, latex = ("X", "X") if leaf.name == "x" else ("Y", "Y") if leaf.name == "y" else (
+                _identifier(leaf.name), latex_text(leaf.name))
+        elif leaf.kind == "parameter":
+            if self.textbook:
+                layer = int(leaf.name.partition(".")[0]) + 1
+                letter = "W" if leaf.name.endswith("weight") else "b"
+                name, latex = f"{letter}_{layer}", f"{letter}^{{({layer})}}"
+            else:
+                name, latex = parameter_base(leaf.name)
+        else:
+            name, latex = _identifier(leaf.name), latex_text(leaf.name)
+        name = self.unique(name)
+        self.latex[name] = latex
+        return name
+
+    def op_name(self, node: OpNode, part: str = "") -> tuple[str, str]:
+        if self.textbook and node.op.key == "dense":
+            letter = {"z": "Z", "": "A"}.get(part, part)
+            return f"{letter}_{self.layer}", f"{letter}^{{({self.layer})}}"
+        base = _identifier(node.name) + (f"_{part}" if part else "")
+        return base, latex_text(node.name + (f"_{part}" if part else ""))
+
+    def build(self) -> TensorProgram:
+        s = self.structure
+        needs = _needs_gradient(s)
+        shapes: dict[int, tuple[int, ...]] = {}
+        from derive.model.lower import lower
+
+        lowered = lower(s)
+        for i, node in enumerate(s.nodes):
+            shapes[i] = tuple(lowered.tensors[i].shape)
+            if isinstance(node, Leaf):
+                if node.kind != "number":
+                    self.names[i] = self.leaf_name(i, node)
+                continue
+            if node.op.key == "dense":
+                self.layer += 1
+            inputs = [self.ref(a) for a in node.args]
+            while inputs and inputs[-1] is None:
+                inputs.pop()
+            inputs = [Ref("none") if e is None else e for e in inputs]
+            forward = node.op.tensor_forward(inputs)
+            steps = forward if isinstance(forward, list) else [("", forward)]
+            parts: dict[str, str] = {}
+            for part, expr in steps:
+                expr = substitute(expr, {f"@{p}": Ref(n) for p, n in parts.items()})  # earlier parts by name
+                name, latex = self.op_name(node, part)
+                name = self.unique(name)
+                self.latex[name] = latex
+                shape = shapes[i] if part == "" else _shape_of(expr, lowered, i, part)
+                self.definitions.append(Definition(name, expr, shape, "forward", latex, i))
+                parts[part] = name
+            self.names[i] = parts[""]
+            self.parts[i] = parts
+        out = self.names[s.output]
+        if s.loss == OWN_LOSS:  # forward(x, y) returns L itself
+            loss, gradient = Ref(out), call("ones", shape=shapes[s.output])
+        else:
+            batch, width, _ = target_layout(s)
+            options = {"loss": s.loss, "reduction": s.reduction, "rows": (batch, width)}
+            loss, gradient = call("loss", Ref(out), Ref("T"), **options), call("loss_grad", Ref(out), Ref("T"), **options)
+            self.latex["T"] = "T"
+        self.definitions.append(Definition("L", loss, (), "loss", r"\mathcal{L}"))
+        self.latex["L"] = r"\mathcal{L}"
+        contributions: dict[int, list[TExpr]] = {s.output: [gradient]}  # ∂L/∂Ŷ: the loss's own derivative
+        for i in reversed(range(len(s.nodes))):
+            node = s.nodes[i]
+            if not isinstance(node, OpNode) or i not in contributions or not needs[i]:
+                continue
+            adjoint = self.adjoint(i, contributions.pop(i), shapes[i])
+            wanted = [a is not None and needs[a] for a in node.args]
+            inputs = [self.ref(a) or Ref("none") for a in node.args]
+            arg_shapes = [shapes[a] if a is not None else None for a in node.args]
+            parts: dict[str, TExpr] = {part: Ref(name) for part, name in self.parts[i].items()}
+            for part, expr in node.op.tensor_adjoint_parts(Ref(adjoint), inputs, parts, arg_shapes, shapes[i]):
+                symbol = self.parts[i][part]
+                name = self.unique(f"dL_d{symbol}")
+                latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[symbol]}}}"
+                self.latex[name] = latex
+                self.definitions.append(Definition(name, expr, (), "adjoint", latex, i))
+                parts["d" + part] = Ref(name)
+            rules = node.op.tensor_rule(Ref(adjoint), inputs, parts, wanted, arg_shapes, shapes[i])
+            for a, rule in zip(node.args, rules):
+                if a is not None and rule is not None and needs[a]:
+                    contributions.setdefault(a, []).append(rule)
+        gradients: dict[str, str] = {}
+        for i, node in enumerate(s.nodes):
+            if isinstance(node, Leaf) and node.kind == "parameter":
+                terms = contributions.get(i) or [call("zeros", shape=shapes[i])]
+                name = self.unique(f"dL_d{self.names[i]}")
+                latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[self.names[i]]}}}"
+                self.latex[name] = latex
+                self.definitions.append(Definition(name, _total(terms), shapes[i], "gradient", latex, i))
+                gradients[node.name] = name
+        leaves = {i: n for i, n in self.names.items() if isinstance(s.nodes[i], Leaf)}
+        return TensorProgram(s, self.definitions, leaves, gradients, out, self.latex)
+
+    def ref(self, index: int | None) -> TExpr | None:
+        if index is None:
+            return None
+        node = self.structure.nodes[index]
+        if isinstance(node, Leaf) and node.kind == "number":
+            return Num(float(node.name))
+        return Ref(self.names[index])
+
+    def adjoint(self, index: int, terms: list[TExpr], shape: tuple[int, ...]) -> str:
+        symbol = self.names[index]
+        name = self.unique(f"dL_d{symbol}")
+        latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[symbol]}}}"
+        self.latex[name] = latex
+        self.definitions.append(Definition(name, _total(terms), shape, "adjoint", latex, index))
+        return name
+
+
+def _total(terms: list[TExpr]) -> TExpr:
+    total = terms[0]
+    for term in terms[1:]:
+        total = call("add", total, term)
+    return total
+
+
+def _shape_of(expr: TExpr, lowered: Any, index: int, part: str) -> tuple[int, ...]:
+    """The shape of an op's intermediate (its scalar lowering names them ``node_part``)."""
+    return ()
+
+
+def _needs_gradient(structure: Structure) -> list[bool]:
+    needs: list[bool] = []
+    for node in structure.nodes:
+        needs.append(node.kind == "parameter" if isinstance(node, Leaf) else
+                     any(a is not None and needs[a] for a in node.args))
+    return needs
+
+
+def gradient_values(p: TensorProgram, model: Model, backend: str = "numpy") -> dict[str, np.ndarray]:
+    """∂L/∂p of every parameter tensor, by torch key."""
+    values = p.values(model, backend)
+    return {key: values[name] for key, name in p.gradients.items()}
+
+
+__all__ = ["Definition", "TensorProgram", "build", "gradient_values", "leaf_values", "program"]
+

@@ -1,0 +1,77 @@
+"""The tensor program (derive.tensor): on models of every kind, each parameter tensor's gradient equals float64
+autograd of the module itself; its definitions re-evaluate from their printed expressions (the documented
+notation, parsed, never evaluated by Python) to the same tensors; at small sizes each gradient equals the
+scalar engine's, entry by entry; and the command line gives it as JSON and LaTeX."""
+
+import json
+
+import numpy as np
+import pytest
+
+import derive
+from derive.cli import main
+from derive.tensor.expr import parse
+from derive.tensor.functions import evaluate
+from derive.tensor.program import gradient_values, leaf_values, program
+from tests.models import cnn_zoo, graph_zoo, modern_zoo, rnn_zoo
+
+ZOOS = {**{n: modern_zoo for n in modern_zoo.CASES}, **{n: graph_zoo for n in graph_zoo.CASES},
+        **{n: cnn_zoo for n in cnn_zoo.CASES}, **{n: rnn_zoo for n in rnn_zoo.CASES}}
+
+
+def _model(name):
+    x, y, loss = ZOOS[name].CASES[name]
+    return derive.from_torch(getattr(ZOOS[name], name)(), loss=loss, x=x, y=y)
+
+
+@pytest.mark.parametrize("name", sorted(ZOOS))
+def test_tensor_gradients_equal_autograd_and_the_scalar_engine(name):
+    from verify.model_check import autograd
+
+    model = _model(name)
+    if not isinstance(model, derive.model.Model):
+        pytest.skip("a chain: tested with the chains")
+    grads = gradient_values(program(model), model)
+    _, reference = autograd(model)
+    scalar = {p.name: p.gradient for p in derive.derive(model).parameters}
+    scale = max(1.0, max(abs(v) for v in reference.values()))
+    for p in model.parameters():
+        value = float(np.asarray(grads[p.torch])[p.index])
+        assert abs(value - reference[p.name]) <= 1e-10 * scale, (p.name, value, reference[p.name])
+        assert abs(value - scalar[p.name]) <= 1e-10 * scale, (p.name, value, scalar[p.name])
+
+
+@pytest.mark.parametrize("name", ["GPTBlock", "EncoderLayer", "MiniResNet", "BiLSTM", "FiveLosses", "TinyCNN"])
+def test_definitions_reevaluate_from_their_printed_expressions(name):
+    model = _model(name)
+    p = program(model)
+    values = p.values(model)
+    env = leaf_values(p, model)
+    for d in p.definitions:
+        parsed = parse(str(d.expr))
+        assert parsed == d.expr, d.symbol
+        env[d.symbol] = evaluate(parsed, env)
+        np.testing.assert_array_equal(np.asarray(env[d.symbol]), np.asarray(values[d.symbol]), err_msg=d.symbol)
+
+
+def test_a_chain_has_the_textbook_matrix_equations():
+    net = derive.examples.seed().replace(x=[[1, 1], [0, 1]], y=[[0], [1]])
+    text = {d.symbol: str(d.expr) for d in program(net).definitions}
+    assert text["Z_1"] == "X @ transpose(W_1) + b_1" and text["A_1"] == "sigmoid(Z_1)"
+    assert text["dL_dZ_1"] == "dL_dA_1*(A_1*(1 - A_1))" and text["dL_dA_1"] == "dL_dZ_2 @ W_2"
+    assert text["dL_dW_1"] == "transpose(dL_dZ_1) @ X" and text["dL_db_1"] == "sum(dL_dZ_1; dims=[0], keepdim=false)"
+    grads = gradient_values(program(net), net)
+    scalar = {p.name: p.gradient for p in derive.derive(net).parameters}
+    assert grads["0.weight"].reshape(-1).tolist() == pytest.approx([scalar[n] for n in ("W1", "W2", "W3", "W4")],
+                                                                  rel=1e-14)
+
+
+def test_grads_form_tensor_on_the_command_line(capsys):
+    assert main(["grads", "--example", "seed", "--form", "tensor", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["form"] == "tensor" and [p["torch"] for p in doc["parameters"]] == ["0.weight", "0.bias", "2.weight",
+                                                                                 "2.bias"]
+    scalar = {p.name: p.gradient for p in derive.derive(derive.examples.seed()).parameters}
+    assert doc["parameters"][2]["gradient"][0] == pytest.approx([scalar["W5"], scalar["W6"]], rel=1e-14)
+    assert main(["grads", "--example", "seed", "--form", "tensor", "--format", "latex"]) == 0
+    assert r"{\frac{\partial \mathcal{L}}{\partial Z^{(1)}}}^\top X" in capsys.readouterr().out
