@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Proofs of tensor rules proved while testing go to a cache of the session's own, not the user's
+os.environ.setdefault("DERIVE_CACHE", tempfile.mkdtemp(prefix="derive-test-cache-"))
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE:
 # - "dev" (the default): 25 random examples per property, with the local example database (.hypothesis/);

@@ -148,12 +148,21 @@ def test_negative_limits_are_refused(option):
 
 
 def test_a_network_over_the_limit_is_refused_up_front_with_its_size_and_the_option(capsys):
-    assert main(["grads", "--example", "seed", "--max-params", "8"]) == 2
+    assert main(["grads", "--example", "seed", "--max-params", "8", "--form", "closed"]) == 2
     err = capsys.readouterr().err
     assert "the network has 9 parameters; derive grads is limited to 8 before it starts" in err
     assert "(raise the limit with --max-params 9)" in err
     assert main(["verify", "--example", "seed", "--max-params", "8"]) == 2
     assert main(["grads", "--example", "seed", "--max-params", "9"]) == 0
+    assert "(tensor form)" not in capsys.readouterr().out
+
+
+def test_past_the_limit_the_automatic_form_is_the_tensor_form(capsys):
+    """--max-params guards the scalar forms; auto takes the tensor form where they would be refused."""
+    assert main(["grads", "--example", "seed", "--max-params", "8", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["form"] == "tensor"
+    assert main(["grads", "--example", "seed", "--max-params", "8", "--form", "tensor", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["form"] == "tensor"
 
 
 @pytest.mark.parametrize("text", [json.dumps(SEED), (ROOT / "examples" / "classic_2_2_2.toml").read_text()])

@@ -34,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
     add_optimizer(parser)
+    parser.add_argument("--prove", action="store_true",
+                        help="also prove every tensor rule the tensor program uses against the scalar derivation of a "
+                        "small instance (JSON: a \"proofs\" list; exit 1 when one fails)")
     parser.add_argument("--hessian", action="store_true",
                         help="also the Hessian ∂²L/∂p_i∂p_j (JSON: a \"hessian\" object; text: a matrix)")
     parser.set_defaults(run=run)
@@ -45,9 +48,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 MAX_PARAMETERS = 10_000
 
 
-def run(network: Network, args: argparse.Namespace) -> str:
-    if args.form == "tensor":
-        return _tensor(network, args)
+def run(network: Network, args: argparse.Namespace) -> str | tuple[str, int]:
+    text = _tensor(network, args) if args.form == "tensor" else _scalar(network, args)
+    if not args.prove:
+        return text
+    from derive.tensor.proof import prove
+
+    proofs = prove(network)
+    failed = [p for p in proofs if not p.holds]
+    if args.format == "json":
+        document = json.loads(text)
+        document["proofs"] = [{"op": p.op, "rule": list(p.rule), "shapes": [list(s) for s in p.shapes],
+                               "entries": p.entries, "arithmetic": p.arithmetic, "holds": p.holds,
+                               "statement": p.statement()} for p in proofs]
+        text = json_text.dumps(document) + "\n"
+    else:
+        text += "\nproofs of the tensor rules:\n" + "".join(f"  {p.statement()}\n" for p in proofs)
+    return (text, 1) if failed else text
+
+
+def _scalar(network: Network, args: argparse.Namespace) -> str:
     derivation = Derivation(network, max_operations=args.max_ops)
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":

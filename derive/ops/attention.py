@@ -33,6 +33,8 @@ class Attention(TensorOp):
     """softmax(Q Kᵀ·scale + mask) V over the last two dims (``F.scaled_dot_product_attention``); inputs
     Q, K, V and an optional mask (boolean: True attends; float: added to the scores)."""
 
+    proof_shrinks = True
+
     scale: float | None = None
     causal: bool = False
     #: whether the mask is boolean (True attends) rather than added to the scores

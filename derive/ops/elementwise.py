@@ -50,6 +50,9 @@ class _Unary(Elementwise):
         low, high = cls.domain
         return [Sample(cls(), (_uniform(4, (2, 3), low, high),))]
 
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        return [self.domain]
+
     domain = (-1.5, 1.5)
 
 
@@ -149,6 +152,9 @@ class Div(Elementwise):
     def samples(cls) -> Iterable[Sample]:
         return _binary_samples(cls(), 0.5, 2.0)
 
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        return [(-1.5, 1.5), (0.5, 2.0)]
+
     def scalar(self, out: sp.Symbol, a: sp.Expr, b: sp.Expr) -> tuple[sp.Expr, Partials]:
         return a / b, ((a, 1 / b), (b, -out / b))
 
@@ -184,6 +190,9 @@ class Pow(Elementwise):
         x = _uniform(5, (2, 3), 0.5, 2.0)
         return [Sample(cls(2.0), (x - 1,)), Sample(cls(0.5), (x,)), Sample(cls(-1.5), (x,)), Sample(cls(3.0), (x - 1,))]
 
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        return [(0.5, 2.0) if not float(self.exponent).is_integer() or self.exponent < 0 else (-1.5, 1.5)]
+
     def scalar(self, out: sp.Symbol, a: sp.Expr) -> tuple[sp.Expr, Partials]:
         c = exact(self.exponent)
         return a**c, ((a, c * a ** (c - 1)),)
@@ -210,6 +219,9 @@ class PowTensor(Elementwise):
     def samples(cls) -> Iterable[Sample]:
         return [Sample(cls(), (_uniform(6, (2, 3), 0.5, 2.0), _uniform(7, (3,)))),
                 Sample(cls(), (2.0, _uniform(8, (2, 2))))]
+
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        return [(0.5, 2.0), (-1.5, 1.5)]
 
     def scalar(self, out: sp.Symbol, a: sp.Expr, b: sp.Expr) -> tuple[sp.Expr, Partials]:
         return a**b, ((a, b * a ** (b - 1)), (b, out * sp.log(a)))
@@ -703,6 +715,13 @@ class Where(Elementwise):
         mask = np.array([[True, False, True], [False, False, True]])
         return [Sample(cls(), (mask, _uniform(9, (2, 3)), _uniform(10, (3,)))),
                 Sample(cls(), (mask, _uniform(11, (2, 3)), -0.5))]
+
+    def proof_instance(self, shapes, data) -> tuple[Any, list, list]:
+        """The condition as 0s and 1s (it is a comparison's result): data of the instance."""
+        op, shapes, data = super().proof_instance(shapes, [None, *data[1:]])
+        if data[0] is None and shapes[0] is not None:
+            data[0] = (np.arange(int(np.prod(shapes[0]))).reshape(shapes[0]) % 3 == 1)
+        return op, shapes, data
 
     def lower(self, lowering: Any, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         from derive.ops.tensor import broadcast, symbols_only

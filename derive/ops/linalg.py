@@ -42,6 +42,8 @@ def _dot(pairs: list[tuple[sp.Expr, sp.Expr]], extra: sp.Expr | None = None) -> 
 class MatMul(TensorOp):
     """``a @ b`` with torch's rules: 1-D operands are promoted and the added dim removed; batch dims broadcast."""
 
+    proof_shrinks = True
+
     key = "matmul"
     formula = "{0} {1}"
     aten = ("mm.default", "bmm.default", "matmul.default", "addmm.default", "baddbmm.default", "mv.default",
@@ -140,6 +142,8 @@ class MatMul(TensorOp):
 class Linear(TensorOp):
     r"""``nn.Linear``/``F.linear``: $x W^\top + b$ over the last dim of ``x`` (``W`` is out × in)."""
 
+    proof_shrinks = True
+
     key = "linear"
     aten = ("linear.default",)
 
@@ -214,6 +218,8 @@ class Dense(TensorOp):
     r"""A chain's layer: $z = W x + b$ then $a = f(z)$, unit by unit (``z1``, ``a1``, … in a chain's names);
     x is batch × in, W out × in (torch's layout), b (out,). A vector activation (softmax) takes all of the
     layer's z of a sample; its outputs come after them."""
+
+    proof_shrinks = True
 
     activation: str = "identity"
     key = "dense"

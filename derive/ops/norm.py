@@ -96,6 +96,8 @@ def _random(seed: int, *shape: int) -> np.ndarray:
 class LayerNorm(TensorOp):
     """``nn.LayerNorm``: each row over the last ``dims`` dims normalised, then γ x̂ + β (γ, β of those dims)."""
 
+    proof_shrinks = True
+
     dims: int = 1
     eps: float = 1e-5
     key = "layer_norm"
@@ -200,6 +202,8 @@ class BatchNorm(TensorOp):
     each channel (dim 1) normalised over the batch and positions in training mode, by its running
     statistics (constants) in eval mode; then γ x̂ + β per channel. Inputs: x, γ, β, running mean and var."""
 
+    proof_shrinks = True
+
     training: bool = True
     eps: float = 1e-5
     key = "batch_norm"
@@ -221,6 +225,9 @@ class BatchNorm(TensorOp):
                 Sample(cls(True, 0.1), (_random(4, 4, 3), None, None)),
                 Sample(cls(False, 1e-5), (x, _random(5, 2), _random(6, 2), np.array([0.1, -0.2]), np.array([1.5, 0.5])),
                        (3, 4))]
+
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        return [(-1.5, 1.5)] * 4 + [(0.5, 2.0)]  # the running variance is positive
 
     def lower(self, lowering, x: np.ndarray, weight=None, bias=None, mean=None, var=None) -> np.ndarray:
         if x.ndim < 2:

@@ -71,6 +71,8 @@ def _dims_of(call: Any) -> tuple[int, ...] | None:
 
 @dataclass(frozen=True)
 class _Reduction(TensorOp):
+
+    proof_shrinks = True
     dims: tuple[int, ...] | None = None
     keepdim: bool = False
 
@@ -459,6 +461,8 @@ class Cumsum(TensorOp):
 @dataclass(frozen=True)
 class _AlongDim(TensorOp):
     """An op mapping each vector along ``dim`` to a vector of the same length."""
+
+    proof_shrinks = True
 
     dim: int = -1
 

@@ -45,6 +45,15 @@ class _Move(TensorOp):
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [g.reshape(inputs[0].shape)]
 
+    def numpy_forward(self, x: Any) -> Any:
+        return self.lower(None, np.asarray(x))
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """The output's adjoint reshaped back to the input's shape."""
+        from derive.tensor.expr import call
+
+        return [call("reshape", g, shape=tuple(shapes[0]))]
+
 
 @register
 @dataclass(frozen=True)
@@ -143,6 +152,25 @@ class Permute(TensorOp):
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         dims = [d % inputs[0].dim() for d in self.dims]
         return [g.permute(*np.argsort(dims).tolist())]
+
+    def numpy_forward(self, x: Any) -> Any:
+        return self.lower(None, np.asarray(x))
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        from derive.tensor.expr import call
+
+        if len(self.dims) == 2 and tuple(d % 2 for d in self.dims) == (1, 0):
+            return call("transpose", inputs[0])
+        return call("permute", inputs[0], dims=self.dims)
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """The output's adjoint permuted back (the inverse permutation)."""
+        from derive.tensor.expr import call
+
+        dims = [d % len(shapes[0]) for d in self.dims]
+        if len(dims) == 2 and dims == [1, 0]:
+            return [call("transpose", g)]
+        return [call("permute", g, dims=tuple(int(d) for d in np.argsort(dims)))]
 
     def describe(self, *inputs: str) -> str:
         if self.dims in ((1, 0), (-1, -2)):
@@ -363,6 +391,34 @@ class Index(TensorOp):
         gx = torch_module().zeros_like(inputs[0])
         gx[_python_key(self.items)] += g
         return [gx]
+
+    def numpy_forward(self, x: Any) -> Any:
+        return np.asarray(x)[_python_key(self.items)]
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """The output's adjoint put back where the index took its elements, zeros elsewhere."""
+        from derive.tensor.expr import call
+
+        return [call("index.put", g, items=self.items, shape=tuple(shapes[0]))]
+
+    @classmethod
+    def tensor_function(cls, rule: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:
+        if rule != "put":
+            return super().tensor_function(rule, args, options, backend)
+        (g,) = args
+        key = _python_key(options["items"])
+        if backend == "torch":
+            out = g.new_zeros(tuple(options["shape"]))
+        else:
+            out = np.zeros(tuple(options["shape"]), dtype=np.asarray(g).dtype)
+        out[key] = out[key] + g
+        return out
+
+    @classmethod
+    def tensor_latex(cls, rule: str, args: list[str], options: dict[str, Any]) -> str:
+        if rule != "put":
+            return super().tensor_latex(rule, args, options)
+        return rf"\operatorname{{put}}_{{{cls(options['items']).describe('')}}}\left({args[0]}\right)"
 
     def describe(self, *inputs: str) -> str:
         parts = []
@@ -727,6 +783,15 @@ class Expand(TensorOp):
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [unbroadcast(g, tuple(inputs[0].shape))]
 
+    def numpy_forward(self, x: Any) -> Any:
+        return self.lower(None, np.asarray(x))
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """The sum over the copies: the output's adjoint summed back to the input's shape."""
+        from derive.tensor.expr import call
+
+        return [call("sum_to", g, shape=tuple(shapes[0]))]
+
 
 @register
 @dataclass(frozen=True)
@@ -768,6 +833,14 @@ class Alias(TensorOp):
 
     def forward(self, x: Any) -> Any:
         return x
+
+    numpy_forward = forward
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        return inputs[0]
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        return [g]
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [g]

@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 import sympy as sp
+from mpmath.libmp import prec_to_dps
 from sympy.core.function import ArgumentIndexError
 
 from derive.ops.activations import Activation, register
@@ -51,6 +52,8 @@ class Softmax(Activation):
         if len(args) == 1:
             return sp.S.One
         index = args[0]
+        if index.is_Float and float(index).is_integer():  # evalf turns every argument into a Float
+            return cls(sp.Integer(int(index)), *args[1:])
         if not (index.is_Integer and 1 <= index <= len(args) - 1):
             raise ValueError(f"Softmax(i, z1, …, zn) needs 1 ≤ i ≤ n, got i = {index}")
         return None
@@ -84,6 +87,15 @@ class Softmax(Activation):
             return 1.0
         _, exps = _stable_exps(args[1:])
         return exps[int(args[0]) - 1] / math.fsum(exps)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        """The value at ``prec`` bits, the largest argument subtracted first (its index stays an integer)."""
+        zs = [z.evalf(prec_to_dps(prec)) for z in self.args[1:]]
+        if not all(z.is_Number for z in zs):
+            return None
+        top = max(zs)
+        exps = [sp.exp(z - top).evalf(prec_to_dps(prec)) for z in zs]
+        return (exps[self._unit - 1] / sp.Add(*exps)).evalf(prec_to_dps(prec))
 
     @property
     def _unit(self) -> int:

@@ -161,14 +161,14 @@ class TensorOp:
         k = options.pop("input", None)
         op = cls(**options)
         args = [None if a is None else a for a in args]
-        if rule == "":
-            return op.numpy_forward(*args) if backend == "numpy" else op.forward(*args)
+        if rule == "":  # NumPy arrays, or a proof's object arrays of exact numbers
+            return op.forward(*args) if backend == "torch" else op.numpy_forward(*args)
         if rule == "grad":
             g, *inputs, out = args
             while inputs and inputs[-1] is None:
                 inputs.pop()
             wanted = [i == k for i in range(len(inputs))]
-            if backend == "numpy":
+            if backend != "torch":
                 g, inputs, out = to_torch(g), to_torch(list(inputs)), to_torch(out)
                 return from_torch(op.backward(g, inputs, out, wanted)[k])
             return op.backward(g, inputs, out, wanted)[k]
@@ -177,6 +177,31 @@ class TensorOp:
     def numpy_forward(self, *inputs: Any) -> Any:
         """The op on NumPy arrays (float64): by default its torch forward, on tensors made of the arrays."""
         return from_torch(self.forward(*to_torch(list(inputs))))
+
+    #: whether a proof's instance may map each size > 1 to a small size of its own (no option names a size)
+    proof_shrinks: ClassVar[bool] = False
+
+    def proof_instance(self, shapes: Sequence[tuple[int, ...] | None], data: Sequence[Any]) -> tuple[Any, list, list]:
+        """The op, input shapes and data inputs of a small instance with the same options, for a proof: every
+        size > 1 mapped to a small one of its own (sizes that are equal stay equal), where the op allows it
+        (`proof_shrinks`) and no input is data of more than one element; else the instance itself."""
+        if not self.proof_shrinks or any(d is not None and np.ndim(d) for d in data):
+            return self, list(shapes), list(data)
+        sizes = sorted({s for shape in shapes if shape for s in shape if s > 1})
+        mapping = {s: 2 + k for k, s in enumerate(sizes)}
+        return self, [None if shape is None else tuple(mapping.get(s, s) for s in shape) for shape in shapes], list(data)
+
+    def proof_domains(self, count: int) -> list[tuple[float, float]]:
+        """The interval a proof draws each input's values from (the op's domain: log takes positives)."""
+        return [(-1.5, 1.5)] * count
+
+    def proof_output_shape(self, shapes: Sequence[tuple[int, ...] | None]) -> tuple[int, ...]:
+        """The output's shape for inputs of these shapes."""
+        values = [None if s is None else np.full(s, 0.5) for s in shapes]  # in every op's domain
+        while values and values[-1] is None:
+            values.pop()
+        with np.errstate(all="ignore"):
+            return tuple(np.shape(self.numpy_forward(*values)))
 
     @classmethod
     def tensor_latex(cls, rule: str, args: list[str], options: dict[str, Any]) -> str:
@@ -250,6 +275,8 @@ class Elementwise(TensorOp):
     tensors (the partials times g, summed back over broadcast dims): the same expressions the scalar
     program uses.
     """
+
+    proof_shrinks = True
 
     def scalar(self, out: sp.Symbol, *args: sp.Expr) -> tuple[sp.Expr, Partials]:
         """``out``'s definition over the elements ``args``, and ∂/∂ each arg (may use ``out`` itself)."""

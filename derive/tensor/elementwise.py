@@ -45,6 +45,8 @@ def elementwise_function(name: str, backend: str) -> Callable[[Any], Any]:
     if cls is None:
         raise DeriveError(f"tensor expressions have no function {name!r}")
     a = sp.Symbol("a")
+    if backend == "mpmath":
+        return sp.lambdify([a], cls(a), modules="mpmath")
     return lambdify([a], cls(a), backend)
 
 

@@ -20,6 +20,7 @@ r"""The vocabulary of tensor expressions: each function's NumPy and torch implem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ from derive.errors import DeriveError
 from derive.tensor.elementwise import elementwise_function, is_elementwise
 from derive.tensor.expr import Call, Num, Ref, TExpr
 
-BACKENDS = ("numpy", "torch")
+#: NumPy (float64), torch, and NumPy object arrays of exact Fractions ("object") or of 60-digit mpmath
+#: numbers ("mpmath"), for proofs
+BACKENDS = ("numpy", "torch", "object", "mpmath")
 
 
 def _torch() -> Any:
@@ -47,7 +50,7 @@ def _sum_to(a: Any, shape: tuple[int, ...], backend: str) -> Any:
     dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and a.shape[lead + i] != 1)
     if not dims:
         return a
-    if backend == "numpy":
+    if backend != "torch":
         return np.sum(a, axis=dims).reshape(shape)
     return a.sum(dim=dims).reshape(shape)
 
@@ -55,21 +58,21 @@ def _sum_to(a: Any, shape: tuple[int, ...], backend: str) -> Any:
 def _sum(a: Any, dims: Any, keepdim: bool, backend: str) -> Any:
     ndim = a.ndim
     axes = tuple(range(ndim)) if dims is None or dims == () else tuple(d % max(ndim, 1) for d in dims)
-    if backend == "numpy":
+    if backend != "torch":
         return np.sum(a, axis=axes, keepdims=bool(keepdim))
     return a.sum(dim=axes, keepdim=bool(keepdim)) if axes else a
 
 
 def _permute(a: Any, dims: Any, backend: str) -> Any:
     dims = [d % a.ndim for d in dims]
-    return np.transpose(a, dims) if backend == "numpy" else a.permute(*dims)
+    return np.transpose(a, dims) if backend != "torch" else a.permute(*dims)
 
 
 def _unsqueeze(a: Any, dims: Any, backend: str) -> Any:
     dims = dims if isinstance(dims, (tuple, list)) else (dims,)
     final = a.ndim + len(dims)  # dims count in the result, as torch's unsqueeze and NumPy's expand_dims take them
     for d in sorted(int(d) % final for d in dims):
-        a = np.expand_dims(a, d) if backend == "numpy" else a.unsqueeze(d)
+        a = np.expand_dims(a, d) if backend != "torch" else a.unsqueeze(d)
     return a
 
 
@@ -77,19 +80,19 @@ def _expand(a: Any, shape: Any, backend: str) -> Any:
     shape = tuple(shape)
     lead = len(shape) - a.ndim
     full = tuple(a.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
-    return np.broadcast_to(a, full) if backend == "numpy" else a.expand(*full)
+    return np.broadcast_to(a, full) if backend != "torch" else a.expand(*full)
 
 
 def _matmul(a: Any, b: Any, backend: str) -> Any:
-    return np.matmul(a, b) if backend == "numpy" else a @ b
+    return np.matmul(a, b) if backend != "torch" else a @ b
 
 
 def _transpose(a: Any, backend: str) -> Any:
-    return np.swapaxes(a, -1, -2) if backend == "numpy" else a.transpose(-1, -2)
+    return np.swapaxes(a, -1, -2) if backend != "torch" else a.transpose(-1, -2)
 
 
 def _where(c: Any, a: Any, b: Any, backend: str) -> Any:
-    if backend == "numpy":
+    if backend != "torch":
         return np.where(np.asarray(c) != 0, a, b)
     torch = _torch()
     like = a if hasattr(a, "dim") else b
@@ -111,8 +114,8 @@ def _loss(backend: str, out: Any, targets: Any, loss: str, reduction: str, rows:
 _ARITHMETIC: dict[str, Callable[..., Any]] = {
     "loss": lambda b, out, t, **o: _loss(b, out, t, **o),
     "loss_grad": lambda b, out, t, **o: _loss(b, out, t, **o, gradient=True),
-    "zeros": lambda b, shape: np.zeros(tuple(shape)) if b == "numpy" else _torch().zeros(tuple(shape), dtype=_torch().float64),
-    "ones": lambda b, shape: np.ones(tuple(shape)) if b == "numpy" else _torch().ones(tuple(shape), dtype=_torch().float64),
+    "zeros": lambda b, shape: np.zeros(tuple(shape)) if b != "torch" else _torch().zeros(tuple(shape), dtype=_torch().float64),
+    "ones": lambda b, shape: np.ones(tuple(shape)) if b != "torch" else _torch().ones(tuple(shape), dtype=_torch().float64),
     "add": lambda b, x, y: x + y, "sub": lambda b, x, y: x - y, "mul": lambda b, x, y: x * y,
     "div": lambda b, x, y: x / y, "neg": lambda b, x: -x, "pow": lambda b, x, exponent: x ** exponent,
     "matmul": lambda b, x, y: _matmul(x, y, b), "transpose": lambda b, x: _transpose(x, b),
@@ -139,6 +142,14 @@ def _evaluate(expr: TExpr, env: Mapping[str, Any], backend: str, memo: dict[int,
         except KeyError:
             raise DeriveError(f"the tensor {expr.name!r} is used before it is defined") from None
     if isinstance(expr, Num):
+        if backend == "object":  # a proof's exact arithmetic: the number its shortest repr names (0.1 is 1/10)
+            import fractions
+
+            return fractions.Fraction(repr(expr.value)) if math.isfinite(expr.value) else expr.value
+        if backend == "mpmath":
+            import mpmath
+
+            return mpmath.mpf(repr(expr.value))
         return expr.value
     assert isinstance(expr, Call)
     key = id(expr)
@@ -149,11 +160,33 @@ def _evaluate(expr: TExpr, env: Mapping[str, Any], backend: str, memo: dict[int,
     if expr.fn in _ARITHMETIC:
         value = _ARITHMETIC[expr.fn](backend, *args, **options)
     elif is_elementwise(expr.fn):
-        value = elementwise_function(expr.fn, backend)(*args)
+        value = elementwise_function(expr.fn, backend)(*args) if backend in ("numpy", "torch") else \
+            _exact_elementwise(expr.fn, args[0])
     else:
         value = _op_function(expr.fn, args, options, backend)
     memo[key] = value
     return value
+
+
+def _exact_elementwise(name: str, a: Any) -> Any:
+    """An element-wise function on an object array: Fractions stay exact where the result is a whole number
+    (a step), mpmath numbers stay 60-digit; an inexact result of Fractions cannot be exact (TypeError)."""
+    import fractions
+
+    import mpmath
+
+    f = elementwise_function(name, "mpmath")
+
+    def one(v: Any) -> Any:
+        if isinstance(v, fractions.Fraction):
+            result = f(mpmath.mpf(v.numerator) / v.denominator)
+            if float(result) != int(float(result)):
+                raise TypeError(f"{name} of a rational is not rational")
+            return fractions.Fraction(int(float(result)))
+        with mpmath.workdps(60):
+            return f(v)
+
+    return np.vectorize(one, otypes=[object])(np.asarray(a, dtype=object))
 
 
 def _op_function(name: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:

@@ -1,0 +1,40 @@
+"""Prove the tensor rules of the models derive's tests and examples read, and ship the proofs with derive
+(derive/tensor/proofs.json), so that a command reading a model of the same configurations proves nothing anew.
+
+Run: ``.venv/bin/python scripts/ship_proofs.py`` (minutes; rerun when an op's rule changes).
+"""
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["DERIVE_CACHE"] = tempfile.mkdtemp()
+
+import derive  # noqa: E402
+from derive.tensor import proof  # noqa: E402
+from tests.models import cnn_zoo, graph_zoo, modern_zoo, rnn_zoo  # noqa: E402
+
+
+def main() -> None:
+    proof._shipped.cache_clear()
+    proof.SHIPPED = Path(os.environ["DERIVE_CACHE"]) / "none.json"
+    networks = [derive.examples.seed(), derive.load_spec(ROOT / "examples" / "classic_2_2_2.toml")]
+    for zoo in (modern_zoo, graph_zoo, cnn_zoo, rnn_zoo):
+        for name, (x, y, loss) in zoo.CASES.items():
+            networks.append(derive.from_torch(getattr(zoo, name)(), loss=loss, x=x, y=y))
+    for network in networks:
+        failed = [p.statement() for p in proof.prove(network) if not p.holds]
+        if failed:
+            raise SystemExit(f"a rule does not hold: {failed[0]}")
+    known = json.loads(proof._user_cache().read_text())
+    target = ROOT / "derive" / "tensor" / "proofs.json"
+    target.write_text(json.dumps(known, sort_keys=True, indent=0) + "\n")
+    print(f"{len(known)} proofs written to {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
