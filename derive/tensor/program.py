@@ -175,12 +175,8 @@ class _Builder:
     def build(self) -> TensorProgram:
         s = self.structure
         needs = _needs_gradient(s)
-        shapes: dict[int, tuple[int, ...]] = {}
-        from derive.model.lower import lower
-
-        lowered = lower(s)
+        shapes = structure_shapes(s)
         for i, node in enumerate(s.nodes):
-            shapes[i] = tuple(lowered.tensors[i].shape)
             if isinstance(node, Leaf):
                 if node.kind != "number":
                     self.names[i] = self.leaf_name(i, node)
@@ -199,8 +195,7 @@ class _Builder:
                 name, latex = self.op_name(node, part)
                 name = self.unique(name)
                 self.latex[name] = latex
-                shape = shapes[i] if part == "" else _shape_of(expr, lowered, i, part)
-                self.definitions.append(Definition(name, expr, shape, "forward", latex, i))
+                self.definitions.append(Definition(name, expr, shapes[i] if part == "" else (), "forward", latex, i))
                 parts[part] = name
             self.names[i] = parts[""]
             self.parts[i] = parts
@@ -271,9 +266,32 @@ def _total(terms: list[TExpr]) -> TExpr:
     return total
 
 
-def _shape_of(expr: TExpr, lowered: Any, index: int, part: str) -> tuple[int, ...]:
-    """The shape of an op's intermediate (its scalar lowering names them ``node_part``)."""
-    return ()
+@functools.lru_cache(maxsize=32)
+def structure_shapes(structure: Structure) -> dict[int, tuple[int, ...]]:
+    """Every node's shape, from one forward pass in NumPy on stand-in values (0.5; the data that chooses
+    elements as it is): no scalar lowering, whatever the model's size."""
+    values: list[Any] = []
+    shapes: dict[int, tuple[int, ...]] = {}
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(structure.nodes):
+            if isinstance(node, Leaf):
+                if node.kind == "number":
+                    value: Any = float(node.name)
+                elif node.kind == "literal":
+                    value = np.array(node.numbers, dtype=np.float64 if node.dtype == "float64" else (
+                        bool if node.dtype == "bool" else np.int64)).reshape(node.shape)
+                elif node.integers is not None:
+                    value = np.array(node.integers, dtype=np.int64).reshape(node.shape)
+                else:
+                    value = np.full(node.shape, 0.5)
+            else:
+                inputs = [None if a is None else values[a] for a in node.args]
+                while inputs and inputs[-1] is None:
+                    inputs.pop()
+                value = node.op.numpy_forward(*inputs)
+            values.append(value)
+            shapes[i] = tuple(np.shape(value))
+    return shapes
 
 
 def _needs_gradient(structure: Structure) -> list[bool]:

@@ -122,13 +122,10 @@ class Configuration:
 
 
 def _configurations(structure: Any) -> Iterator[Configuration]:
-    from derive.model.lower import lower
-
     needs: list[bool] = []
     for node in structure.nodes:
         needs.append(node.kind == "parameter" if isinstance(node, Leaf) else
                      any(a is not None and needs[a] for a in node.args))
-    lowered = None
     for i, node in enumerate(structure.nodes):
         if not isinstance(node, OpNode) or not needs[i]:
             continue
@@ -141,9 +138,11 @@ def _configurations(structure: Any) -> Iterator[Configuration]:
             leaf = structure.nodes[a]
             shape = _shape(structure, a)
             shapes.append(shape)
-            if isinstance(leaf, Leaf) and (leaf.kind == "literal" or leaf.integers is not None):
-                lowered = lowered or lower(structure)
-                data.append(np.array([_plain(v) for v in lowered.tensors[a].reshape(-1)]).reshape(shape))
+            if isinstance(leaf, Leaf) and leaf.kind == "literal":
+                data.append(np.array(leaf.numbers, dtype=np.float64 if leaf.dtype == "float64" else (
+                    bool if leaf.dtype == "bool" else np.int64)).reshape(shape))
+            elif isinstance(leaf, Leaf) and leaf.integers is not None:
+                data.append(np.array(leaf.integers, dtype=np.int64).reshape(shape))
             elif isinstance(leaf, Leaf) and leaf.kind == "number":
                 data.append(np.array(float(leaf.name)))
             else:
@@ -152,17 +151,10 @@ def _configurations(structure: Any) -> Iterator[Configuration]:
         yield Configuration(node.op, wanted, tuple(shapes), tuple(data))
 
 
-def _plain(value: Any) -> Any:
-    return int(value) if value.is_Integer else float(value)
-
-
 def _shape(structure: Any, index: int) -> tuple[int, ...]:
-    node = structure.nodes[index]
-    if isinstance(node, Leaf):
-        return tuple(node.shape)
-    from derive.model.lower import lower
+    from derive.tensor.program import structure_shapes
 
-    return tuple(lower(structure).tensors[index].shape)
+    return structure_shapes(structure)[index]
 
 
 def prove_configuration(config: Configuration) -> Proof:
