@@ -8,6 +8,7 @@ import pytest
 
 import derive
 from derive.cli import main
+from derive.ops.conv import Conv
 from derive.ops.linalg import Linear
 from derive.ops.reduce import Softmax
 from derive.tensor import proof
@@ -61,6 +62,33 @@ def test_a_linear_weight_rule_that_forgets_the_transpose_is_caught(monkeypatch, 
     assert status == 1
     failed = [p for p in doc["proofs"] if not p["holds"]]
     assert failed and failed[0]["op"].startswith("linear(") and "FAILS: input" in failed[0]["statement"]
+
+
+def test_a_conv_input_rule_without_the_turned_kernel_is_caught(monkeypatch):
+    right = Conv.tensor_rule
+
+    def unturned(self, g, inputs, parts, wanted, shapes, shape):  # Δ ∗ K where the rule is Δ ∗ rot180(K)
+        rules = right(self, g, inputs, parts, wanted, shapes, shape)
+        if rules[0] is not None:
+            full = rules[0]
+            rules[0] = call("conv.full", full.args[0], inputs[1], **dict(full.options))
+        return rules
+
+    monkeypatch.setattr(Conv, "tensor_rule", unturned)
+    proofs = proof.prove(_model(cnn_zoo, "DilatedGroups"), cache=False)
+    failed = [p for p in proofs if not p.holds]
+    assert failed and failed[0].op.startswith("conv(") and failed[0].arithmetic == "exact"
+    assert failed[0].failure.startswith("input 0, entry (")
+
+
+@pytest.mark.parametrize("name", ["DilatedGroups", "SamePadding", "StridedConv1d", "StridedTanh"])
+def test_conv_rules_are_the_textbook_ones_and_proved_exactly(name):
+    proofs = [p for p in proof.prove(_model(cnn_zoo, name)) if p.op.startswith("conv(")]
+    assert proofs and all(p.holds and p.arithmetic == "exact" for p in proofs)
+    rules = "\n".join(line for p in proofs for line in p.rule)
+    assert "conv.weight(I0, G;" in rules
+    if name != "StridedTanh":  # its only conv reads the data, whose gradient is not wanted
+        assert "conv.full(G, conv.rot180(I1; groups=" in rules
 
 
 def test_proofs_are_cached_by_configuration(monkeypatch):

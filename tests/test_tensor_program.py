@@ -75,3 +75,18 @@ def test_grads_form_tensor_on_the_command_line(capsys):
     assert doc["parameters"][2]["gradient"][0] == pytest.approx([scalar["W5"], scalar["W6"]], rel=1e-14)
     assert main(["grads", "--example", "seed", "--form", "tensor", "--format", "latex"]) == 0
     assert r"{\frac{\partial \mathcal{L}}{\partial Z^{(1)}}}^\top X" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ZOOS if ZOOS[n] in (cnn_zoo, rnn_zoo)) + ["GPTBlock", "SwiGLU"])
+def test_the_torch_backend_gives_the_numpy_values(name):
+    """Where a rule function runs torch's own kernel (conv's X ⋆ Δ) or the rule on torch tensors, every tensor
+    of the program equals the NumPy evaluation of the proved rule, entry by entry."""
+    model = _model(name)
+    p = program(model)
+    ours, theirs = p.values(model), p.values(model, "torch")
+    for d in p.definitions:
+        expected = np.asarray(ours[d.symbol], dtype=np.float64)
+        got = theirs[d.symbol].detach().numpy() if hasattr(theirs[d.symbol], "detach") else np.asarray(theirs[d.symbol])
+        finite = np.abs(expected[np.isfinite(expected)])
+        scale = max(1.0, float(finite.max(initial=0)))
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * scale, err_msg=d.symbol)

@@ -17,6 +17,7 @@ structure: ∂/∂W = x, ∂/∂x = W, ∂/∂b = 1. The window arithmetic (`win
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import ShapeError
+from derive.ops import conv_arrays
 from derive.ops.linalg import _dot
 from derive.ops.tensor import Sample, TensorOp, register, symbols_only, torch_module
 
@@ -124,6 +126,84 @@ class Conv(TensorOp):
                                                  for (before, _), size in zip(self.padding, x.shape[2:])))]
         return [dx, dW, db]
 
+    # --- the tensor program: ∂K = X ⋆ Δ, ∂X = Δ ∗ rot180(K), ∂b = Σ Δ (derive.ops.conv_arrays) -------------
+
+    proof_shrinks = True
+
+    def numpy_forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        unbatched = x.ndim == weight.ndim - 1
+        out = conv_arrays.correlate(conv_arrays.pad(x[None] if unbatched else x, self.padding), weight,
+                                    self.stride, self.dilation, self.groups)
+        if bias is not None:
+            out = out + bias.reshape(-1, *(1,) * (weight.ndim - 2))
+        return out[0] if unbatched else out
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """∂X = Δ ∗ rot180(K) (a full convolution), ∂K = X ⋆ Δ, ∂b = Σ Δ over the batch and the spatial dims."""
+        from derive.tensor.expr import call
+
+        if len(shapes[0]) != len(shapes[1]):  # an unbatched input: torch's kernel as the rule
+            return super().tensor_rule(g, inputs, parts, wanted, shapes, shape)
+        x, kernel = inputs[0], inputs[1]
+        options = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        rules = [call("conv.full", g, call("conv.rot180", kernel, groups=self.groups), size=shapes[0][2:], **options)
+                 if wanted[0] else None,
+                 call("conv.weight", x, g, kernel=shapes[1][2:], **options) if wanted[1] else None]
+        if len(inputs) > 2:
+            rules.append(call("sum", g, dims=(0, *range(2, len(shape))), keepdim=False) if wanted[2] else None)
+        return rules
+
+    @classmethod
+    def tensor_function(cls, rule: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:
+        if rule not in ("weight", "full", "rot180"):
+            return super().tensor_function(rule, args, options, backend)
+        if rule == "rot180":
+            return conv_arrays.rot180(args[0], options["groups"]) if backend != "torch" else \
+                _torch_rot180(args[0], options["groups"])
+        stride, dilation, groups = tuple(options["stride"]), tuple(options["dilation"]), options["groups"]
+        padding = tuple(tuple(p) for p in options["padding"])
+        if rule == "weight":
+            x, g = args
+            kernel = tuple(options["kernel"])
+            if backend == "torch":  # torch's kernel for X ⋆ Δ (the registry's tests hold it to the rule)
+                shape = (g.shape[1], x.shape[1] // groups, *kernel)
+                return torch_module().ops.aten.convolution_backward(
+                    g, padded(x, padding), x.new_empty(shape), None, list(stride), [0] * len(kernel), list(dilation),
+                    False, [0] * len(kernel), groups, [False, True, False])[1]
+            return conv_arrays.weight_gradient(conv_arrays.pad(x, padding), g, kernel, stride, dilation, groups)
+        g, turned = args
+        size = tuple(options["size"])
+        if backend == "torch":
+            return _torch_full(g, turned, size, stride, padding, dilation, groups)
+        return conv_arrays.full_correlation(g, turned, size, stride, padding, dilation, groups)
+
+    @classmethod
+    def tensor_latex(cls, rule: str, args: list[str], options: dict[str, Any]) -> str:
+        if rule == "rot180":
+            return rf"\operatorname{{rot}}_{{180}}\left({args[0]}\right)"
+        if rule == "full":
+            return rf"{args[0]} \ast {args[1]}"
+        if rule == "weight":
+            return rf"{args[0]} \star {args[1]}"
+        return super().tensor_latex(rule, args, options)
+
+    def proof_instance(self, shapes, data) -> tuple[Any, list, list]:
+        """A batch of 2, 2 input and 3 output channels per group (at most 2 groups), the same kernel, stride,
+        padding and dilation, and 3 output positions per spatial dim (the first and last windows reach the
+        padding as the model's do) with the same rows left unread by the stride."""
+        x, weight = shapes[0], shapes[1]
+        if len(x) != len(weight):
+            return self, list(shapes), list(data)
+        groups = min(self.groups, 2)
+        c_in, c_out = min(x[1] // self.groups, 2), min(weight[0] // self.groups, 3)
+        kernel = weight[2:]
+        spatial = conv_arrays.small_spatial(x[2:], kernel, self.stride, self.padding, self.dilation)
+        op = dataclasses.replace(self, groups=groups)
+        new = [(min(x[0], 2), c_in * groups, *spatial), (c_out * groups, c_in, *kernel)]
+        if len(shapes) > 2:
+            new.append(None if shapes[2] is None else (c_out * groups,))
+        return op, new, list(data)
+
     def lower(self, lowering, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         nd = weight.ndim - 2
         unbatched = x.ndim == nd + 1
@@ -158,6 +238,27 @@ class Conv(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         return rf"{inputs[0]} \star {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+
+
+def _torch_rot180(weight: Any, groups: int) -> Any:
+    c_out, per_group, *kernel = weight.shape
+    turned = weight.reshape(groups, c_out // groups, per_group, *kernel).transpose(1, 2)
+    return turned.reshape(groups * per_group, c_out // groups, *kernel).flip(list(range(2, 2 + len(kernel))))
+
+
+def _torch_full(g: Any, turned: Any, size: tuple[int, ...], stride: tuple[int, ...],
+                padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...], groups: int) -> Any:
+    """`conv_arrays.full_correlation` on torch tensors."""
+    torch = torch_module()
+    if any(s > 1 for s in stride):
+        spread = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(g.shape[2:], stride))))
+        spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)] = g
+        g = spread
+    full = conv_arrays.full_padding(size, tuple(turned.shape[2:]), stride, padding, dilation)
+    g = torch.nn.functional.pad(g, [p for before_after in reversed(full) for p in before_after])
+    conv = torch.nn.functional.conv1d if g.dim() == 3 else torch.nn.functional.conv2d if g.dim() == 4 else \
+        torch.nn.functional.conv3d
+    return conv(g, turned, None, 1, 0, dilation, groups)
 
 
 def padded(x: Any, padding: tuple[tuple[int, int], ...]) -> Any:

@@ -32,6 +32,7 @@ import sympy as sp
 
 from derive.errors import ShapeError
 from derive.ops.conv import windows
+from derive.ops.conv_arrays import small_spatial
 from derive.ops.extrema import MaxOf, Winner
 from derive.ops.reduce import average
 from derive.ops.tensor import Sample, TensorOp, register, torch_module
@@ -116,6 +117,15 @@ class _Windowed(_Pool):
 
     def dims(self) -> int:
         return len(self.kernel)
+
+    def proof_instance(self, shapes, data) -> tuple[Any, list, list]:
+        """A batch of at most 2, at most 3 channels, at most 3 windows per spatial dim (`small_spatial`)."""
+        x = shapes[0]
+        nd = self.dims()
+        spatial = small_spatial(x[-nd:], self.kernel, self.stride, tuple((p, p) for p in self.padding),
+                                getattr(self, "dilation", (1,) * nd))
+        lead = tuple(min(s, 3 - k) for k, s in enumerate(reversed(x[:-nd])))[::-1]  # C ≤ 3, N ≤ 2
+        return self, [(*lead, *spatial)], list(data)
 
     def _taps(self, spatial: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[tuple[int, ...], list[list[int]]]:
         if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
