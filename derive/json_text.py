@@ -47,7 +47,12 @@ def _flat(value: Any, indent: str) -> str | None:
     text = _scalar(value)
     if text is not None or type(value) is not list or not value:
         return text
-    texts = [_scalar(v) for v in value]
+    try:  # a list of floats (a gradient): one C-level pass
+        texts = list(map(float.__repr__, value))
+        if "nan" in texts or "inf" in texts or "-inf" in texts:
+            raise TypeError
+    except TypeError:
+        texts = [_scalar(v) for v in value]
     if None in texts:
         return None
     inner = indent + "  "

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
 from derive.ops import REDUCTIONS, activation, loss as lookup_loss
 
@@ -34,7 +36,15 @@ def _number(value: Any, where: str) -> float:
     return result
 
 
+def _finite_floats(values: Any, ndim: int) -> bool:
+    """Whether ``values`` is a NumPy float array of ``ndim`` dims, non-empty, every entry finite."""
+    return isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim == ndim and values.size > 0 \
+        and bool(np.isfinite(values).all())
+
+
 def _vector(values: Any, where: str) -> tuple[float, ...]:
+    if _finite_floats(values, 1):
+        return tuple(values.tolist())
     values = values.tolist() if hasattr(values, "tolist") else values
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise DeriveError(f"{where} must be a list of numbers, got {values!r}")
@@ -42,6 +52,8 @@ def _vector(values: Any, where: str) -> tuple[float, ...]:
 
 
 def _matrix(rows: Any, where: str) -> Matrix:
+    if _finite_floats(rows, 2):  # a module's weight: checked at once
+        return tuple(map(tuple, rows.tolist()))
     rows = rows.tolist() if hasattr(rows, "tolist") else rows
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
         raise DeriveError(f"{where} must be a list of rows, got {rows!r}")
@@ -214,6 +226,11 @@ class Network:
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "lr", lr)
+        if not (self.freeze or self.penalized or self.l1 or self.l2):  # nothing to check names against
+            object.__setattr__(self, "freeze", _freeze(self.freeze, ()))
+            object.__setattr__(self, "l1", _number(self.l1, "l1"))
+            object.__setattr__(self, "l2", _number(self.l2, "l2"))
+            return
         known = [p.name for p in (*_weights(layers), *_biases(layers))]
         object.__setattr__(self, "freeze", _freeze(self.freeze, known))
         for which in ("l1", "l2"):

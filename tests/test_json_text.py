@@ -28,3 +28,10 @@ def test_a_grads_document():
     doc = derive.grads_document(derive.examples.seed(), form="program")
     assert dumps(doc) == json.dumps(doc, indent=2, ensure_ascii=False)
     assert '"index": [\n        0,\n        0\n      ]' in dumps(doc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(), min_size=1, max_size=8))
+def test_lists_of_floats_with_nan_and_infinities(values):
+    """A list of floats takes one pass; NaN and ±∞ must still read as JSON's NaN, Infinity, -Infinity."""
+    assert dumps({"gradient": values}) == json.dumps({"gradient": values}, indent=2, ensure_ascii=False)

@@ -54,7 +54,7 @@ def correlate(x: np.ndarray, weight: np.ndarray, stride: tuple[int, ...], dilati
               groups: int) -> np.ndarray:
     """torch's convolution (a cross-correlation) of an already padded ``x`` (N, C_in, *S) with ``weight``
     (C_out, C_in/groups, *k): out[n, o] = Σ_taps W[:, :, t] · x[n, :, o·s + t·d]."""
-    n, c_in, *spatial = x.shape
+    n, _, *spatial = x.shape
     c_out, per_group, *kernel = weight.shape
     out_spatial, taps = _windows(tuple(spatial), tuple(kernel), stride, dilation)
     xg = x.reshape(n, groups, per_group, *spatial)

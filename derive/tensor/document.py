@@ -54,18 +54,12 @@ def tensor_document(network: Any) -> dict[str, Any]:
 
 def _torch_keys(network: Any) -> dict[str, str]:
     """A chain's tensors ("0.weight") by the key of its module (``fc1.weight``, or the Sequential's)."""
-    from derive.network import Network
+    from derive.network import Network, _torch_key
 
     if not isinstance(network, Network):
         return {}
-    keys = {}
-    for l, layer in enumerate(network.layers):
-        params = [p for p in network.parameters() if p.layer == l + 1]
-        for tensor in ("weight", "bias"):
-            found = next((p.torch for p in params if p.tensor == tensor), None)
-            if found is not None:
-                keys[f"{l}.{tensor}"] = found
-    return keys
+    return {f"{l}.{tensor}": _torch_key(layer, l + 1, tensor)
+            for l, layer in enumerate(network.layers) for tensor in ("weight", "bias")}
 
 
 def tensor_latex(network: Any) -> str:
