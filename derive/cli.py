@@ -260,7 +260,7 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
         count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
     else:
         count = len(network.parameters())
-    if count > limit and args.command == "grads" and getattr(args, "form", None) == "auto":
+    if count > limit and args.command in ("grads", "report") and getattr(args, "form", None) == "auto":
         args.form = "tensor"  # past the scalar forms' limit, auto takes the tensor form
         return
     if count > limit:

@@ -17,7 +17,7 @@ from pathlib import Path
 from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
 from derive.errors import DeriveError, OutputError
 from derive.network import Network
-from derive.report import FORMATS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
+from derive.report import FORMATS, FORMS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
 
 #: Output suffixes and the format each names ("pdf": LaTeX compiled with --pdf).
 SUFFIXES = {".tex": "tex", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -38,6 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_max_params(parser, MAX_PARAMETERS, "reports print every one")
     add_optimizer(parser)
     parser.add_argument("--hessian", action="store_true", help="add the second-order section (the Hessian)")
+    parser.add_argument("--form", choices=FORMS, default="auto",
+                        help="scalar: the walk-through; tensor: the matrix form (the tensor program, its values and "
+                        "the proofs of its rules); auto: the walk-through within --max-params (continued in matrix "
+                        "form for a graph model), the matrix form past it")
     parser.set_defaults(run=run)
     return parser
 
@@ -45,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(network: Network, args: argparse.Namespace) -> str:
     form, pdf = _format(args.format, args.output, args.pdf)
     options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params,
-                   optimizer=optimizer_from(args, getattr(network, "optimizer", None)), hessian=args.hessian)
+                   optimizer=optimizer_from(args, getattr(network, "optimizer", None)), hessian=args.hessian,
+                   form=args.form)
     if pdf:
         if not args.output:
             raise DeriveError("--pdf writes a binary file: give -o FILE.pdf")

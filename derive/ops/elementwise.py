@@ -777,6 +777,7 @@ class Compare(Elementwise):
 
     kind: str = "gt"
     key = "compare"
+    differentiable = False
     aten = tuple(f"{k}.{o}" for k in _COMPARE for o in ("Tensor", "Scalar"))
 
     @classmethod
@@ -812,6 +813,7 @@ class Logical(Elementwise):
 
     kind: str = "not"
     key = "logical"
+    differentiable = False
     aten = ("logical_not.default", "logical_and.default", "logical_or.default", "logical_xor.default",
             "bitwise_not.default", "bitwise_and.Tensor", "bitwise_or.Tensor", "bitwise_xor.Tensor")
 

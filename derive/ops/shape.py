@@ -856,6 +856,7 @@ class Detach(TensorOp):
     """``x.detach()``: the same values, with no gradient flowing back (a stop-gradient)."""
 
     key = "detach"
+    differentiable = False
     aten = ("detach.default",)
 
     @classmethod

@@ -180,6 +180,8 @@ class TensorOp:
 
     #: whether a proof's instance may map each size > 1 to a small size of its own (no option names a size)
     proof_shrinks: ClassVar[bool] = False
+    #: False for ops through which no gradient flows (comparisons, logic, ``detach``): the program stops there
+    differentiable: ClassVar[bool] = True
 
     def proof_instance(self, shapes: Sequence[tuple[int, ...] | None], data: Sequence[Any]) -> tuple[Any, list, list]:
         """The op, input shapes and data inputs of a small instance with the same options, for a proof: every
@@ -210,15 +212,17 @@ class TensorOp:
         if rule == "":
             present = [a for a in args if a != r"\mathrm{none}"]
             return cls(**options).describe(*present)
+        name = cls.key.replace("_", r"\_")
         if rule == "grad":  # (g, inputs…, out): the op's rule for input k, applied to g
-            return rf"\operatorname{{{cls.key}}}'_{{{k + 1}}}\left({args[0]}\right)"
-        return rf"\operatorname{{{cls.key}.{rule}}}\left({', '.join(args)}\right)"
+            return rf"\operatorname{{{name}}}'_{{{k + 1}}}\left({args[0]}\right)"
+        return rf"\operatorname{{{name}.{rule}}}\left({', '.join(args)}\right)"
 
     def describe(self, *inputs: str) -> str:
         """LaTeX of the op applied to its inputs' LaTeX names."""
         if self.formula:
             return self.formula.format(*inputs)
-        return rf"\operatorname{{{self.key}}}\left({', '.join(inputs)}\right)"
+        name = self.key.replace("_", r"\_")
+        return rf"\operatorname{{{name}}}\left({', '.join(inputs)}\right)"
 
 
 def symbols_only(partials: Partials) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
@@ -320,8 +324,8 @@ class Elementwise(TensorOp):
                     shapes: Sequence[tuple[int, ...] | None], shape: tuple[int, ...]) -> list[Any]:
         """g ⊙ ∂v/∂a for each input a (its scalar rule's partial, on whole tensors), summed back to a's shape
         where broadcasting stretched it."""
-        from derive.tensor.expr import call
         from derive.tensor.elementwise import NotTensorExpression, from_sympy
+        from derive.tensor.expr import call
 
         out, args, tensors = self._symbols(inputs)
         tensors[out] = parts[""]

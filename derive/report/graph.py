@@ -49,9 +49,9 @@ PICTURE_OPS, PICTURE_COLUMN = 12, 4
 GRIDS = 4
 
 
-def matrix(values: np.ndarray, text) -> str:
-    """A tensor's values as a bmatrix, cut to `ROWS` × `COLUMNS`; rank 3 and more as grids of the last two dims
-    (an image's channels, a kernel's slices), each labelled with its leading indices."""
+def matrix(values: np.ndarray, text, rows: int = ROWS, columns: int = COLUMNS, grids: int = GRIDS) -> str:
+    """A tensor's values as a bmatrix, cut to ``rows`` × ``columns``; rank 3 and more as ``grids`` grids of the
+    last two dims (an image's channels, a kernel's slices), each labelled with its leading indices."""
     array = np.asarray(values, dtype=object)
     if array.ndim == 0:
         return text(array[()])
@@ -59,18 +59,18 @@ def matrix(values: np.ndarray, text) -> str:
         lead = array.shape[:-2]
         shown = []
         for k, index in enumerate(np.ndindex(lead)):
-            if k == GRIDS:
+            if k == grids:
                 shown.append(r"\cdots")
                 break
             label = ",".join(str(i + 1) for i in index)
-            shown.append(f"{matrix(array[index], text)}_{{{label}}}")
+            shown.append(f"{matrix(array[index], text, rows, columns)}_{{{label}}}")
         return r" \; ".join(shown)
-    rows = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
+    table = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
     lines = []
-    for row in rows[:ROWS]:
-        cells = [text(v) for v in row[:COLUMNS]] + ([r"\cdots"] if len(row) > COLUMNS else [])
+    for row in table[:rows]:
+        cells = [text(v) for v in row[:columns]] + ([r"\cdots"] if len(row) > columns else [])
         lines.append(" & ".join(cells))
-    if len(rows) > ROWS:
+    if len(table) > rows:
         lines.append(r"\vdots")
     return r"\begin{bmatrix} " + r" \\ ".join(lines) + r" \end{bmatrix}"
 

@@ -103,6 +103,32 @@ LABELS: dict[str, dict[str, str]] = {
         "graph_gradients": "Gradients",
         "graph_gradients_text": "Each parameter's gradient is the sum, over every use of the parameter, of "
         "the δ of the element that uses it times the local derivative.",
+        "tensor_title": "Derivation report in matrix form: {name}",
+        "tensor_intro": "A model of {ops} operations and {parameters} parameters in {tensors} tensors, loss {loss} "
+        "({reduction}), learning rate {lr}, batch of {batch}. The gradient is derived at the tensor level: each "
+        "equation defines a whole tensor (its shape under its name), and the numbers are its values rounded to "
+        "{digits} decimal places (large tensors cut to their first rows and columns).",
+        "tensor": "The gradient in matrix form",
+        "tensor_text": "Reverse mode over the model's operations: the forward tensors in evaluation order, the loss, "
+        "then ∂L/∂V of every tensor V from the last operation to the first (summed where V has several users), "
+        "and each parameter's gradient. ⊙ is the element-wise product, ⋆ a correlation, ∗ a full convolution.",
+        "tensor_forward": "Forward",
+        "tensor_backward": "Backward",
+        "tensor_gradients": "Gradients of the parameters",
+        "tensor_update": "Gradient descent with learning rate α = {lr}: each parameter tensor P becomes "
+        "P − α ∂L/∂P.",
+        "tensor_one_step": "The matrix form shows one step of plain gradient descent; {asked}.",
+        "proofs": "Appendix: proofs of the tensor rules",
+        "proofs_text": "Each rule above was checked against the scalar engine's derivation of a small instance of "
+        "the same operation with the same options (every size at least 2 and distinct): ∂(Σ G ⊙ op)/∂input for "
+        "every entry, in exact rational arithmetic where the rule is rational, else to 40 of 50 digits at 3 random "
+        "points (or in float64 where the rule runs torch's own kernel).",
+        "proof_op": "operation",
+        "proof_instance": "instance",
+        "proof_result": "result",
+        "proof_holds": "holds for all {entries} entries ({arithmetic})",
+        "proof_fails": "FAILS: {failure}",
+        "proof_not_proved": "not proved (the instance is too large for the scalar engine)",
     },
     "ko": {
         "title": "유도 보고서: {name}",
@@ -191,6 +217,29 @@ LABELS: dict[str, dict[str, str]] = {
         "graph_gradients": "기울기",
         "graph_gradients_text": "각 매개변수의 기울기는 그 매개변수를 사용하는 모든 곳에서, 사용하는 원소의 δ와 "
         "국소 미분의 곱을 더한 값입니다.",
+        "tensor_title": "행렬 형태의 유도 보고서: {name}",
+        "tensor_intro": "연산 {ops}개, 텐서 {tensors}개에 매개변수 {parameters}개인 모델, 손실 함수 {loss}({reduction}), "
+        "학습률 {lr}, 배치 크기 {batch}. 기울기를 텐서 단위로 유도합니다: 각 식은 텐서 하나 전체를 정의하고(이름 아래에 "
+        "형태), 숫자는 그 값을 소수점 {digits}자리로 반올림한 것입니다(큰 텐서는 앞쪽 행과 열만).",
+        "tensor": "행렬 형태의 기울기",
+        "tensor_text": "모델의 연산에 대한 역방향 모드: 계산 순서대로 순전파 텐서, 손실, 그리고 마지막 연산부터 처음 "
+        "연산까지 모든 텐서 V의 ∂L/∂V(V를 여러 곳에서 쓰면 더함)와 각 매개변수의 기울기. ⊙는 원소별 곱, ⋆는 상관, "
+        "∗는 완전 합성곱입니다.",
+        "tensor_forward": "순전파",
+        "tensor_backward": "역전파",
+        "tensor_gradients": "매개변수의 기울기",
+        "tensor_update": "학습률 α = {lr}인 경사 하강법: 각 매개변수 텐서 P는 P − α ∂L/∂P가 됩니다.",
+        "tensor_one_step": "행렬 형태는 일반 경사 하강법의 한 단계를 보여 줍니다. {asked}",
+        "proofs": "부록: 텐서 규칙의 증명",
+        "proofs_text": "위의 각 규칙은 같은 연산, 같은 옵션의 작은 사례(모든 크기가 2 이상이고 서로 다름)를 스칼라 엔진으로 "
+        "유도한 결과와 비교했습니다: 모든 원소의 ∂(Σ G ⊙ op)/∂input을, 규칙이 유리식이면 정확한 유리수 연산으로, "
+        "아니면 무작위 점 3개에서 50자리 중 40자리까지(torch의 커널을 쓰는 규칙은 float64로) 확인합니다.",
+        "proof_op": "연산",
+        "proof_instance": "사례",
+        "proof_result": "결과",
+        "proof_holds": "{entries}개 원소 모두 성립({arithmetic})",
+        "proof_fails": "실패: {failure}",
+        "proof_not_proved": "증명하지 않음(사례가 스칼라 엔진에 너무 큼)",
     },
 }
 

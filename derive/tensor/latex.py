@@ -31,6 +31,10 @@ def _name(name: str, names: Mapping[str, str]) -> str:
 
 
 def _number(value: float) -> str:
+    if value != value:
+        return r"\mathrm{NaN}"
+    if abs(value) == float("inf"):
+        return r"\infty" if value > 0 else r"-\infty"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.6g}"

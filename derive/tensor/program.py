@@ -174,7 +174,7 @@ class _Builder:
 
     def build(self) -> TensorProgram:
         s = self.structure
-        needs = _needs_gradient(s)
+        needs = needs_gradient(s)
         shapes = structure_shapes(s)
         for i, node in enumerate(s.nodes):
             if isinstance(node, Leaf):
@@ -266,12 +266,18 @@ def _total(terms: list[TExpr]) -> TExpr:
     return total
 
 
-@functools.lru_cache(maxsize=32)
 def structure_shapes(structure: Structure) -> dict[int, tuple[int, ...]]:
     """Every node's shape, from one forward pass in NumPy on stand-in values (0.5; the data that chooses
     elements as it is): no scalar lowering, whatever the model's size."""
+    return _stand_in(structure)[0]
+
+
+@functools.lru_cache(maxsize=32)
+def _stand_in(structure: Structure) -> tuple[dict[int, tuple[int, ...]], frozenset[int]]:
+    """Every node's shape, and the nodes whose values are real numbers (not masks or indices)."""
     values: list[Any] = []
     shapes: dict[int, tuple[int, ...]] = {}
+    real: set[int] = set()
     with np.errstate(all="ignore"):
         for i, node in enumerate(structure.nodes):
             if isinstance(node, Leaf):
@@ -291,14 +297,19 @@ def structure_shapes(structure: Structure) -> dict[int, tuple[int, ...]]:
                 value = node.op.numpy_forward(*inputs)
             values.append(value)
             shapes[i] = tuple(np.shape(value))
-    return shapes
+            if np.asarray(value).dtype.kind in "fc":
+                real.add(i)
+    return shapes, frozenset(real)
 
 
-def _needs_gradient(structure: Structure) -> list[bool]:
+def needs_gradient(structure: Structure) -> list[bool]:
+    """Which nodes' adjoints the program defines: parameters, and the real-valued ops that use them (a
+    comparison's mask has no gradient)."""
+    real = _stand_in(structure)[1]
     needs: list[bool] = []
-    for node in structure.nodes:
+    for i, node in enumerate(structure.nodes):
         needs.append(node.kind == "parameter" if isinstance(node, Leaf) else
-                     any(a is not None and needs[a] for a in node.args))
+                     i in real and node.op.differentiable and any(a is not None and needs[a] for a in node.args))
     return needs
 
 

@@ -122,10 +122,9 @@ class Configuration:
 
 
 def _configurations(structure: Any) -> Iterator[Configuration]:
-    needs: list[bool] = []
-    for node in structure.nodes:
-        needs.append(node.kind == "parameter" if isinstance(node, Leaf) else
-                     any(a is not None and needs[a] for a in node.args))
+    from derive.tensor.program import needs_gradient
+
+    needs = needs_gradient(structure)
     for i, node in enumerate(structure.nodes):
         if not isinstance(node, OpNode) or not needs[i]:
             continue
@@ -188,7 +187,7 @@ def _describe(op: Any) -> str:
 
 
 def _option(value: Any) -> str:
-    from derive.tensor.expr import _value, _freeze
+    from derive.tensor.expr import _freeze, _value
 
     return _value(_freeze(value))
 
