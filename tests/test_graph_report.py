@@ -3,7 +3,11 @@ re-computes from its printed numbers, every gradient appears (as torch autograd'
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,7 @@ from tests.test_report_check import check_arithmetic, rounded
 from tests.test_report_tools import katex, markdown_math, need_pdflatex, read_equations  # noqa: F401
 
 NAMES = sorted(graph_zoo.CASES)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def model_of(name: str):
@@ -77,8 +82,13 @@ def test_small_tensors_are_written_element_by_element(reports):
     assert r"\delta^{\mathrm{add}}_{1,1}" in text and r"\frac{\partial \mathrm{out}_{1,1}}{\partial W^{\mathrm{out}}_{1,1}}" in text
 
 
-def test_same_model_same_bytes():
-    assert derive.report(model_of("Everything"), format="tex") == derive.report(model_of("Everything"), format="tex")
+def test_same_model_same_bytes_in_another_process(reports):
+    """Read and reported afresh by another interpreter, with other string hashes: the same bytes."""
+    code = ("import derive; from tests.test_graph_report import model_of; "
+            "print(derive.report(model_of('Everything'), format='md'), end='')")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                           env=dict(os.environ, PYTHONHASHSEED=str(hash("derive") % 1000 + 1)), timeout=120)
+    assert other.stdout == reports["Everything"]
 
 
 def test_korean_and_html_and_steps():
