@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import derive
 from derive.numeric import evaluate as engine_evaluate
 from derive.ops import loss as lookup_loss
-from tests.test_report_tools import NotNumeric, evaluate, meets, read_equations
+from tests.test_report_tools import NotNumeric, Unreadable, evaluate, meets, read_equations
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,10 @@ def engine_values(d: derive.Derivation) -> dict[str, object]:
 
 def check_arithmetic(lhs: str, parts: list[str]) -> int:
     """Every part of a display made of numbers alone must agree with its last part (the value), within the
-    rounding of the printed numbers; returns how many parts were computed (0 for a formula without numbers)."""
+    rounding of the printed numbers; returns how many parts were computed (0 for a formula without numbers).
+
+    Only parts that name a symbol are skipped (`NotNumeric`); numbers the reader cannot read fail
+    (`Unreadable`), so that no printed arithmetic goes unchecked for want of a reader."""
     try:
         value = evaluate(parts[-1])
     except NotNumeric:
@@ -191,3 +194,15 @@ def test_printed_gradients_are_torch_autograds_rounded(net):
             break
         name, _, gradient, _ = (c.strip() for c in line.strip("|").split("|"))
         assert math.isclose(float(gradient), reference[name], abs_tol=0.5e-6 + 1e-12), (name, gradient, reference[name])
+
+
+def test_printed_numbers_the_reader_cannot_read_fail_and_only_formulas_are_skipped():
+    with pytest.raises(Unreadable):
+        check_arithmetic("planted", [r"0.5 \# 2", "1"])
+    with pytest.raises(Unreadable):
+        check_arithmetic("planted", [r"1.0", r"1.5e-3"])  # a number printed in a form the report never uses
+    with pytest.raises(AssertionError, match="does not agree"):
+        check_arithmetic("planted", [r"\sqrt{0.25} + \left|{-0.5}\right| \cdot 0.5^2", "1.5"])
+    assert check_arithmetic("checked", [r"\sqrt{0.25} + \left|{-0.5}\right| \cdot 0.5^2", "0.625"]) == 1
+    assert check_arithmetic("checked", [r"\max\left(0.1, 0.4, 0.2, 0.3\right)", "0.4"]) == 1
+    assert check_arithmetic("a formula", [r"W_{1} \cdot 2", r"\sigma\left(0.5\right)", "1.5"]) == 0
