@@ -248,3 +248,59 @@ class _NoParameters(torch.nn.Module):
 def test_a_module_without_parameters_has_nothing_to_differentiate():
     with pytest.raises(derive.DeriveError, match=r"^_NoParameters has no parameters: there is nothing to differentiate$"):
         derive.from_torch(_NoParameters(), loss="mse", x=[[1.0, 2.0]], y=[[0.0, 1.0]])
+
+
+class DropoutInEval(torch.nn.Module):
+    """Dropout between two layers of a residual block, the module in eval mode: dropout is the identity."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(21)
+        self.fc = torch.nn.Linear(3, 3)
+        self.drop = torch.nn.Dropout(p=0.5)
+        self.out = torch.nn.Linear(3, 2)
+        self.eval()
+
+    def forward(self, x):
+        return self.out(x + self.drop(torch.tanh(self.fc(x))))
+
+
+def test_dropout_in_eval_mode_is_the_identity_in_a_graph_model():
+    x, y = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], [[1.0, 0.0], [-0.5, 0.5]]
+    module = DropoutInEval()
+    model = derive.from_torch(module, loss="mse", x=x, y=y)
+    assert isinstance(model, Model)
+    d = derive.derive(model)
+    # autograd of the module, and the same block without dropout at all: a scaling by 1 − p (or by 1/(1 − p),
+    # train mode's) moves both the loss and every gradient of fc
+    plain = copy.deepcopy(module).double()
+    plain.drop = torch.nn.Identity()
+    for reference in (module, plain):
+        assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                                reference, x, y, "mse")
+
+
+class BroadcastBias(torch.nn.Module):
+    """Bare parameters, x @ W + b with W 3 × 2 and b broadcast over a batch of 4: no shape equals another,
+    and every bias differs (a bias read along the wrong axis, or summed over the wrong one, cannot agree)."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [0.25, 0.75], [-0.5, 1.5]]))
+        self.b = torch.nn.Parameter(torch.tensor([0.3, -0.7]))
+        self.v = torch.nn.Parameter(torch.tensor([[1.25], [-0.5]]))
+        self.c = torch.nn.Parameter(torch.tensor([0.2]))
+
+    def forward(self, x):
+        return torch.tanh(x @ self.W + self.b) @ self.v + self.c
+
+
+def test_a_bias_broadcast_over_a_batch_with_no_two_sizes_equal():
+    x = [[1.0, -2.0, 0.5], [0.5, 1.0, -1.0], [-1.5, 0.25, 2.0], [0.75, -0.5, 1.0]]
+    y = [[0.5], [-1.0], [0.25], [1.0]]
+    model = derive.from_torch(BroadcastBias(), loss="mse", x=x, y=y)
+    d = derive.derive(model)
+    assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                            BroadcastBias(), x, y, "mse")
+    b = [p.gradient for p in d.parameters if p.parameter.torch == "b"]
+    assert len(b) == 2 and b[0] != b[1]
