@@ -2,8 +2,6 @@
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from hypothesis import given
 
 import derive
 import verify
+from derive.cli import main
 from verify import graph_strategies
 from derive.model.graph import Model
 from tests.models import graph_zoo
@@ -67,35 +66,34 @@ def test_every_gradient_equals_autograd_of_the_module(name):
     assert_matches_autograd(gradients, d.loss, module, x, y, loss)
 
 
-def grads_from_the_command_line(zoo, name, tmp_path):
-    """derive grads --torch ZOO:NAME --x X.npy --y Y.npy --format json: [(torch key, index, gradient)], loss."""
+def grads_from_the_command_line(zoo, name, tmp_path, capsys):
+    """derive grads --torch ZOO:NAME --x X.npy --y Y.npy --format json: [(torch key, index, gradient)], loss.
+
+    Run in this process (`derive.cli.main`, as the console script runs it): the command line is the point
+    here, not a fresh interpreter (tests/test_cli.py runs ``python -m derive`` and the console script)."""
     x, y, loss = zoo.CASES[name]
     np.save(tmp_path / "X.npy", np.array(x))  # whole numbers stay integers: token ids for TokenMean
     np.save(tmp_path / "Y.npy", np.array(y))
-    result = subprocess.run(
-        [sys.executable, "-m", "derive", "grads", "--torch", f"{zoo.__file__}:{name}",
-         "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    capsys.readouterr()
+    status = main(["grads", "--torch", f"{zoo.__file__}:{name}", "--x", str(tmp_path / "X.npy"),
+                   "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    document = json.loads(out)
     return [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]], document["loss"]
 
 
 @pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
-def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
+def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path, capsys):
     x, y, loss = graph_zoo.CASES[name]
-    gradients, value = grads_from_the_command_line(graph_zoo, name, tmp_path)
+    gradients, value = grads_from_the_command_line(graph_zoo, name, tmp_path, capsys)
     assert_matches_autograd(gradients, value, getattr(graph_zoo, name)(), x, y, loss)
 
 
-def test_a_model_with_its_own_loss_from_the_command_line(tmp_path):
-    x, y = graph_zoo.OWN_LOSS_DATA
-    result = subprocess.run(
-        [sys.executable, "-m", "derive", "verify", "--torch", f"{ZOO}:OwnLoss", "--x", "0.5,-1;1.5,0.25",
-         "--y", "0,1;1,-0.5"], capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+def test_a_model_with_its_own_loss_from_the_command_line(capsys):
+    status = main(["verify", "--torch", f"{ZOO}:OwnLoss", "--x", "0.5,-1;1.5,0.25", "--y", "0,1;1,-0.5"])
+    out, err = capsys.readouterr()
+    assert status == 0 and "ok" in out, err
 
 
 def test_verify_check_compares_with_the_module_itself():
