@@ -97,3 +97,35 @@ def test_korean_and_html_and_steps():
     assert "<math" in derive.report(model, format="html")
     text = derive.report(model, format="md", steps=3)
     assert "Training steps" in text
+
+
+def test_the_deltas_printed_for_a_residual_block_are_autograds_of_its_intermediate_tensors(reports):
+    """δ of every op in the report, against ∂L/∂v of the same tensors of the module, run by hand here with
+    retain_grad: fc1, relu, fc2, add (the skip connection), out, sigmoid."""
+    import torch
+    import torch.nn.functional as F
+
+    x, y, loss = graph_zoo.CASES["ResidualBlock"]
+    assert loss == "bce"
+    module = graph_zoo.ResidualBlock().double()
+    xs = torch.tensor(x, dtype=torch.float64)
+    seen = {}
+
+    def kept(name, tensor):
+        tensor.retain_grad()
+        seen[name] = tensor
+        return tensor
+
+    fc1 = kept("fc1", module.fc1(xs))
+    add = kept("add", xs + kept("fc2", module.fc2(kept("relu", F.relu(fc1)))))
+    prediction = kept("sigmoid", torch.sigmoid(kept("out", module.out(add))))
+    F.binary_cross_entropy(prediction, torch.tensor(y, dtype=torch.float64)).backward()
+    printed = {}
+    for lhs, parts in read_equations(reports["ResidualBlock"]):
+        found = re.fullmatch(r"\\delta \^ \{ \\mathrm \{ ([a-z0-9 ]+) \} \} _ \{ (\d+) , (\d+) \}", lhs)
+        if found:
+            printed[(found[1].replace(" ", ""), int(found[2]) - 1, int(found[3]) - 1)] = parts[-1].replace(" ", "")
+    assert {name for name, _, _ in printed} == set(seen)
+    assert len(printed) == sum(t.numel() for t in seen.values())
+    for (name, i, j), text in printed.items():
+        assert text in rounded(float(seen[name].grad[i, j]), 4), (name, i, j, text, float(seen[name].grad[i, j]))
