@@ -302,3 +302,27 @@ def test_a_bias_broadcast_over_a_batch_with_no_two_sizes_equal():
                             BroadcastBias(), x, y, "mse")
     b = [p.gradient for p in d.parameters if p.parameter.torch == "b"]
     assert len(b) == 2 and b[0] != b[1]
+
+
+class UnmaskedPadding(torch.nn.Module):
+    """Embedding(padding_idx=1) summed without a mask: only padding_idx keeps the padding row's gradient 0."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(22)
+        self.embed = torch.nn.Embedding(5, 3, padding_idx=1)
+        self.fc = torch.nn.Linear(3, 1)
+
+    def forward(self, ids):
+        return self.fc(torch.tanh(self.embed(ids)).sum(dim=1))
+
+
+def test_the_padding_row_gets_no_gradient_even_where_nothing_masks_it():
+    x, y = [[1, 3, 1], [0, 1, 4]], [[0.5], [-1.0]]
+    model = derive.from_torch(UnmaskedPadding(), loss="mse", x=x, y=y)
+    d = derive.derive(model)
+    assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                            UnmaskedPadding(), x, y, "mse")
+    padding = [p.gradient for p in d.parameters if p.parameter.torch == "embed.weight" and p.parameter.index[0] == 1]
+    used = [p.gradient for p in d.parameters if p.parameter.torch == "embed.weight" and p.parameter.index[0] == 3]
+    assert padding == [0.0, 0.0, 0.0] and all(g != 0 for g in used)
