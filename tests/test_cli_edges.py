@@ -224,19 +224,27 @@ class Model(torch.nn.Module):
 """
 
 
-def test_torch_files_missing_exiting_or_in_train_mode_get_clear_messages(tmp_path):
+def _in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``derive ARGS`` by `main` in this process (a module that calls sys.exit must not end it either)."""
+    capsys.readouterr()
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["derive", *args], status, out, err)
+
+
+def test_torch_files_missing_exiting_or_in_train_mode_get_clear_messages(tmp_path, capsys):
     data = ["--x", "1,1", "--y", "0", "--loss", "bce"]
-    result = _run("grads", "--torch", f"{tmp_path}/none.py:Model", *data)
+    result = _in_process(capsys, "grads", "--torch", f"{tmp_path}/none.py:Model", *data)
     assert result.returncode == 2 and _one_line(result.stderr).endswith("none.py: no such file")
     (tmp_path / "exits.py").write_text(MODEL.format(extra="import sys\nsys.exit(3)"))
-    result = _run("grads", "--torch", f"{tmp_path}/exits.py:Model", *data)
+    result = _in_process(capsys, "grads", "--torch", f"{tmp_path}/exits.py:Model", *data)
     assert result.returncode == 2 and "running exits.py called sys.exit(3)" in _one_line(result.stderr)
     (tmp_path / "model.py").write_text(MODEL.format(extra=""))
-    result = _run("grads", "--torch", f"{tmp_path}/model.py:Model", *data)
+    result = _in_process(capsys, "grads", "--torch", f"{tmp_path}/model.py:Model", *data)
     assert result.returncode == 2 and "self.eval() at the end of __init__" in result.stderr
-    result = _run("grads", "--torch", f"{tmp_path}/model.py:Model", "--eval", *data)
+    result = _in_process(capsys, "grads", "--torch", f"{tmp_path}/model.py:Model", "--eval", *data)
     assert result.returncode == 0, result.stderr
-    result = _run("grads", "--example", "seed", "--eval")
+    result = _in_process(capsys, "grads", "--example", "seed", "--eval")
     assert result.returncode == 2 and "use it with --torch" in result.stderr
 
 
