@@ -130,3 +130,28 @@ def test_a_smooth_graph_models_stencil_stands_when_it_disagrees():
     assert all(v is not None for v in judged.values())
     for n, v in judged.items():
         assert v == pytest.approx(reference[n], rel=1e-7, abs=1e-9), n
+
+
+class Detached(torch.nn.Module):
+    """s reaches the loss twice, once through ``detach()``: autograd's ∂L/∂s leaves that path out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.fc = torch.nn.Linear(2, 1)
+        self.s = torch.nn.Parameter(torch.tensor([0.5]))
+
+    def forward(self, x):
+        return self.fc(x) * torch.tanh(self.s) + self.s.detach() ** 2
+
+
+def test_detach_stops_the_gradient_and_finite_differences_do_not_judge_through_it():
+    x, y = [[1.0, 2.0], [-0.5, 0.25]], [[0.3], [-0.2]]
+    model = derive.from_torch(Detached(), loss="mse", x=x, y=y)
+    _, reference = model_check.autograd(model)
+    d = derive.derive(model)
+    for p in d.parameters:
+        assert p.gradient == pytest.approx(reference[p.name], rel=1e-12, abs=1e-15), p.name
+    report = verify.check(model)
+    assert report.ok, str(report)
+    assert [r.name for r in report.rows if r.opinions[verify.compare.FD] is None] == ["s_1"]

@@ -28,7 +28,7 @@ import sympy as sp
 
 from derive.derivation import Derivation
 from derive.errors import DeriveError
-from derive.model.graph import OWN_LOSS, Model
+from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode
 from derive.ops import loss as lookup_loss
 from verify.compile import _printer, _used
 from verify.reference import _torch, require_device, torch_loss
@@ -134,6 +134,19 @@ def finite_differences(
     return gradients
 
 
+def detached_parameters(model: Model) -> set[str]:
+    """The parameters that reach the loss through a ``detach`` (a stop-gradient): there the module's gradient,
+    autograd's and derive's alike, is not the slope of its loss, and finite differences do not judge it."""
+    nodes = model.structure.nodes
+    below: set[int] = set()  # nodes feeding a detach
+    for i in reversed(range(len(nodes))):
+        node = nodes[i]
+        if isinstance(node, OpNode) and (i in below or node.op.key == "detach"):
+            below.update(a for a in node.args if a is not None)
+    tensors = {nodes[i].name for i in below if isinstance(nodes[i], Leaf) and nodes[i].kind == "parameter"}
+    return {p.name for p in model.parameters() if p.torch in tensors}
+
+
 @functools.lru_cache(maxsize=32)
 def _kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
     """The model's whole program lambdified over its leaves: (leaf names, fn(*leaves) -> gradients)."""
@@ -192,6 +205,8 @@ def check_model(
         fd_tol = FINITE_DIFFERENCES | tol
         fd = finite_differences(model, device=device,
                                 judge={n: (v, fd_tol.bound(v, fd_scale)) for n, v in reference.items()})
+        stopped = detached_parameters(model)
+        fd = {n: None if n in stopped else v for n, v in fd.items()}
     rows = []
     for name, value in reference.items():
         row_opinions: dict[str, float | None] = {o: opinions[o][name] for o in SYMBOLIC}
