@@ -30,8 +30,16 @@ from derive.printing import latex
 
 @functools.lru_cache(maxsize=None)
 def _factor_partials(factor: sp.Expr) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
-    """∂factor/∂s for every symbol of one factor of a definition (σ(z), 1 − a², …: small)."""
-    return tuple((s, sp.diff(factor, s)) for s in sorted(factor.free_symbols, key=lambda s: s.name))
+    """∂factor/∂s for every symbol of one factor of a definition (σ(z), 1 − a², …: small).
+
+    sign′ is 0, as in torch (sign has no gradient): the L1 penalty's |p| adds nothing to the Hessian, where
+    SymPy would leave ``Derivative(sign(p), p)`` (or a Dirac delta), which has no value."""
+    def derivative(s: sp.Symbol) -> sp.Expr:
+        d = sp.diff(factor, s)
+        return d.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.func is sp.sign, lambda e: sp.S.Zero
+                         ).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+
+    return tuple((s, derivative(s)) for s in sorted(factor.free_symbols, key=lambda s: s.name))
 
 
 def _numeric_partials(expr: sp.Expr, values: dict) -> list[tuple[sp.Symbol, float]]:

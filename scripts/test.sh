@@ -17,7 +17,8 @@ if command -v npm >/dev/null 2>&1; then
   (cd tools/katex && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# One test worker per core (pytest-xdist, the test extra); DERIVE_TEST_WORKERS=0 runs in this process alone.
+.venv/bin/python -m pytest -p no:cacheprovider -n "${DERIVE_TEST_WORKERS:-auto}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

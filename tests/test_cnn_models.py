@@ -53,9 +53,9 @@ def test_every_gradient_equals_autograd_of_the_module(name):
 
 
 @pytest.mark.parametrize("name", MUST_SHOW)
-def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
+def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path, capsys):
     x, y, loss = cnn_zoo.CASES[name]
-    gradients, value = grads_from_the_command_line(cnn_zoo, name, tmp_path)
+    gradients, value = grads_from_the_command_line(cnn_zoo, name, tmp_path, capsys)
     assert_matches_autograd(gradients, value, getattr(cnn_zoo, name)(), x, y, loss)
 
 

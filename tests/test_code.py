@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import derive
 from verify import arguments
@@ -63,8 +62,25 @@ def test_printed_code_equals_autograd(case, backend):
     assert values == pytest.approx(autograd_gradients(net).gradients, rel=1e-10, abs=1e-13)
 
 
-def test_softmax_activations_and_graph_models_are_refused_clearly():
+def test_softmax_activations_are_refused_clearly():
     net = derive.Network([derive.Linear([[0.1, 0.2], [0.3, 0.4]], [0, 0], "softmax")], x=[[1, 2]], y=[[0, 1]], loss="mse")
     with pytest.raises(derive.DeriveError, match="softmax as an activation"):
         derive.code(net)
-    assert torch is not None
+
+
+def test_graph_models_are_refused_with_where_to_go_instead(capsys):
+    from derive.cli import main
+    from tests.models import graph_zoo
+
+    x, y, loss = graph_zoo.CASES["ResidualBlock"]
+    model = derive.from_torch(graph_zoo.ResidualBlock(), loss=loss, x=x, y=y)
+    with pytest.raises(derive.DeriveError, match=r"chains of Linear layers \(a graph model: use verify.compile\)"):
+        derive.code(model)
+    capsys.readouterr()
+    status = main(["code", "--torch", f"{ROOT / 'examples' / 'residual_block.py'}:ResidualBlock",
+                   "--x", "1,1;0.5,-1", "--y", "0;1", "--loss", "bce"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(
+        "derive code prints chains of Linear layers (a graph model: use verify.compile)"), captured.err

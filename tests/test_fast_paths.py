@@ -7,6 +7,8 @@ SymPy itself on drawn expressions: same expression (equal, same argument order),
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,12 +79,35 @@ def test_printed_strings_are_sympys(expr):
         assert printed(expr, names) == (sp.sstr(elementary(expr)), sp.latex(expr, symbol_names=names))
 
 
+#: products of two different plain symbols, no product twice: the sums a dense layer or a convolution builds
+distinct_pairs = st.lists(st.tuples(st.sampled_from(PLAIN), st.sampled_from(PLAIN)).filter(lambda p: p[0] != p[1]),
+                          min_size=2, max_size=30, unique_by=frozenset)
+
+
+def _sympys_ordering_refused():
+    """SymPy's printers order a sum's terms through ``as_ordered_terms``: refused, the fast path must print it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("printed by SymPy's printer, not the fast path")
+
+    return patch.object(sp.Add, "as_ordered_terms", refuse)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(PLAIN), st.sampled_from(PLAIN)), min_size=2, max_size=30))
-def test_long_sums_of_products_print_as_sympy_does(pairs):
+@given(distinct_pairs)
+def test_long_sums_of_products_take_the_fast_path_and_print_as_sympy_does(pairs):
     expr = sp.Add(*[a * b for a, b in pairs], PLAIN[5])
-    if sum_of_products(expr) is None:  # a repeated pair or a square: SymPy's printer
-        return
+    assert sum_of_products(expr) is not None
+    expected = [sp.sstr(expr)] + [sp.latex(expr, symbol_names=names) for names in LATEX]
+    with _sympys_ordering_refused():
+        assert [expression_string(expr)] + [latex(expr, names) for names in LATEX] == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(distinct_pairs, st.sampled_from(PLAIN), st.booleans())
+def test_a_square_or_a_repeated_product_goes_to_sympys_printer(pairs, symbol, square):
+    repeated = symbol**2 if square else 2 * pairs[0][0] * pairs[0][1]
+    expr = sp.Add(*[a * b for a, b in pairs], repeated)
+    assert sum_of_products(expr) is None
     assert expression_string(expr) == sp.sstr(expr)
     for names in LATEX:
         assert latex(expr, names) == sp.latex(expr, symbol_names=names)

@@ -2,8 +2,6 @@
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from hypothesis import given
 
 import derive
 import verify
+from derive.cli import main
 from verify import graph_strategies
 from derive.model.graph import Model
 from tests.models import graph_zoo
@@ -67,35 +66,34 @@ def test_every_gradient_equals_autograd_of_the_module(name):
     assert_matches_autograd(gradients, d.loss, module, x, y, loss)
 
 
-def grads_from_the_command_line(zoo, name, tmp_path):
-    """derive grads --torch ZOO:NAME --x X.npy --y Y.npy --format json: [(torch key, index, gradient)], loss."""
+def grads_from_the_command_line(zoo, name, tmp_path, capsys):
+    """derive grads --torch ZOO:NAME --x X.npy --y Y.npy --format json: [(torch key, index, gradient)], loss.
+
+    Run in this process (`derive.cli.main`, as the console script runs it): the command line is the point
+    here, not a fresh interpreter (tests/test_cli.py runs ``python -m derive`` and the console script)."""
     x, y, loss = zoo.CASES[name]
     np.save(tmp_path / "X.npy", np.array(x))  # whole numbers stay integers: token ids for TokenMean
     np.save(tmp_path / "Y.npy", np.array(y))
-    result = subprocess.run(
-        [sys.executable, "-m", "derive", "grads", "--torch", f"{zoo.__file__}:{name}",
-         "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    capsys.readouterr()
+    status = main(["grads", "--torch", f"{zoo.__file__}:{name}", "--x", str(tmp_path / "X.npy"),
+                   "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    document = json.loads(out)
     return [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]], document["loss"]
 
 
 @pytest.mark.parametrize("name", sorted(graph_zoo.CASES))
-def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path):
+def test_grads_json_from_the_command_line_with_npy_data(name, tmp_path, capsys):
     x, y, loss = graph_zoo.CASES[name]
-    gradients, value = grads_from_the_command_line(graph_zoo, name, tmp_path)
+    gradients, value = grads_from_the_command_line(graph_zoo, name, tmp_path, capsys)
     assert_matches_autograd(gradients, value, getattr(graph_zoo, name)(), x, y, loss)
 
 
-def test_a_model_with_its_own_loss_from_the_command_line(tmp_path):
-    x, y = graph_zoo.OWN_LOSS_DATA
-    result = subprocess.run(
-        [sys.executable, "-m", "derive", "verify", "--torch", f"{ZOO}:OwnLoss", "--x", "0.5,-1;1.5,0.25",
-         "--y", "0,1;1,-0.5"], capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+def test_a_model_with_its_own_loss_from_the_command_line(capsys):
+    status = main(["verify", "--torch", f"{ZOO}:OwnLoss", "--x", "0.5,-1;1.5,0.25", "--y", "0,1;1,-0.5"])
+    out, err = capsys.readouterr()
+    assert status == 0 and "ok" in out, err
 
 
 def test_verify_check_compares_with_the_module_itself():
@@ -248,3 +246,83 @@ class _NoParameters(torch.nn.Module):
 def test_a_module_without_parameters_has_nothing_to_differentiate():
     with pytest.raises(derive.DeriveError, match=r"^_NoParameters has no parameters: there is nothing to differentiate$"):
         derive.from_torch(_NoParameters(), loss="mse", x=[[1.0, 2.0]], y=[[0.0, 1.0]])
+
+
+class DropoutInEval(torch.nn.Module):
+    """Dropout between two layers of a residual block, the module in eval mode: dropout is the identity."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(21)
+        self.fc = torch.nn.Linear(3, 3)
+        self.drop = torch.nn.Dropout(p=0.5)
+        self.out = torch.nn.Linear(3, 2)
+        self.eval()
+
+    def forward(self, x):
+        return self.out(x + self.drop(torch.tanh(self.fc(x))))
+
+
+def test_dropout_in_eval_mode_is_the_identity_in_a_graph_model():
+    x, y = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], [[1.0, 0.0], [-0.5, 0.5]]
+    module = DropoutInEval()
+    model = derive.from_torch(module, loss="mse", x=x, y=y)
+    assert isinstance(model, Model)
+    d = derive.derive(model)
+    # autograd of the module, and the same block without dropout at all: a scaling by 1 − p (or by 1/(1 − p),
+    # train mode's) moves both the loss and every gradient of fc
+    plain = copy.deepcopy(module).double()
+    plain.drop = torch.nn.Identity()
+    for reference in (module, plain):
+        assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                                reference, x, y, "mse")
+
+
+class BroadcastBias(torch.nn.Module):
+    """Bare parameters, x @ W + b with W 3 × 2 and b broadcast over a batch of 4: no shape equals another,
+    and every bias differs (a bias read along the wrong axis, or summed over the wrong one, cannot agree)."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [0.25, 0.75], [-0.5, 1.5]]))
+        self.b = torch.nn.Parameter(torch.tensor([0.3, -0.7]))
+        self.v = torch.nn.Parameter(torch.tensor([[1.25], [-0.5]]))
+        self.c = torch.nn.Parameter(torch.tensor([0.2]))
+
+    def forward(self, x):
+        return torch.tanh(x @ self.W + self.b) @ self.v + self.c
+
+
+def test_a_bias_broadcast_over_a_batch_with_no_two_sizes_equal():
+    x = [[1.0, -2.0, 0.5], [0.5, 1.0, -1.0], [-1.5, 0.25, 2.0], [0.75, -0.5, 1.0]]
+    y = [[0.5], [-1.0], [0.25], [1.0]]
+    model = derive.from_torch(BroadcastBias(), loss="mse", x=x, y=y)
+    d = derive.derive(model)
+    assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                            BroadcastBias(), x, y, "mse")
+    b = [p.gradient for p in d.parameters if p.parameter.torch == "b"]
+    assert len(b) == 2 and b[0] != b[1]
+
+
+class UnmaskedPadding(torch.nn.Module):
+    """Embedding(padding_idx=1) summed without a mask: only padding_idx keeps the padding row's gradient 0."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(22)
+        self.embed = torch.nn.Embedding(5, 3, padding_idx=1)
+        self.fc = torch.nn.Linear(3, 1)
+
+    def forward(self, ids):
+        return self.fc(torch.tanh(self.embed(ids)).sum(dim=1))
+
+
+def test_the_padding_row_gets_no_gradient_even_where_nothing_masks_it():
+    x, y = [[1, 3, 1], [0, 1, 4]], [[0.5], [-1.0]]
+    model = derive.from_torch(UnmaskedPadding(), loss="mse", x=x, y=y)
+    d = derive.derive(model)
+    assert_matches_autograd([(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters], d.loss,
+                            UnmaskedPadding(), x, y, "mse")
+    padding = [p.gradient for p in d.parameters if p.parameter.torch == "embed.weight" and p.parameter.index[0] == 1]
+    used = [p.gradient for p in d.parameters if p.parameter.torch == "embed.weight" and p.parameter.index[0] == 3]
+    assert padding == [0.0, 0.0, 0.0] and all(g != 0 for g in used)

@@ -3,7 +3,11 @@ re-computes from its printed numbers, every gradient appears (as torch autograd'
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,7 @@ from tests.test_report_check import check_arithmetic, rounded
 from tests.test_report_tools import katex, markdown_math, need_pdflatex, read_equations  # noqa: F401
 
 NAMES = sorted(graph_zoo.CASES)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def model_of(name: str):
@@ -77,8 +82,13 @@ def test_small_tensors_are_written_element_by_element(reports):
     assert r"\delta^{\mathrm{add}}_{1,1}" in text and r"\frac{\partial \mathrm{out}_{1,1}}{\partial W^{\mathrm{out}}_{1,1}}" in text
 
 
-def test_same_model_same_bytes():
-    assert derive.report(model_of("Everything"), format="tex") == derive.report(model_of("Everything"), format="tex")
+def test_same_model_same_bytes_in_another_process(reports):
+    """Read and reported afresh by another interpreter, with other string hashes: the same bytes."""
+    code = ("import derive; from tests.test_graph_report import model_of; "
+            "print(derive.report(model_of('Everything'), format='md'), end='')")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                           env=dict(os.environ, PYTHONHASHSEED=str(hash("derive") % 1000 + 1)), timeout=120)
+    assert other.stdout == reports["Everything"]
 
 
 def test_korean_and_html_and_steps():
@@ -87,3 +97,35 @@ def test_korean_and_html_and_steps():
     assert "<math" in derive.report(model, format="html")
     text = derive.report(model, format="md", steps=3)
     assert "Training steps" in text
+
+
+def test_the_deltas_printed_for_a_residual_block_are_autograds_of_its_intermediate_tensors(reports):
+    """δ of every op in the report, against ∂L/∂v of the same tensors of the module, run by hand here with
+    retain_grad: fc1, relu, fc2, add (the skip connection), out, sigmoid."""
+    import torch
+    import torch.nn.functional as F
+
+    x, y, loss = graph_zoo.CASES["ResidualBlock"]
+    assert loss == "bce"
+    module = graph_zoo.ResidualBlock().double()
+    xs = torch.tensor(x, dtype=torch.float64)
+    seen = {}
+
+    def kept(name, tensor):
+        tensor.retain_grad()
+        seen[name] = tensor
+        return tensor
+
+    fc1 = kept("fc1", module.fc1(xs))
+    add = kept("add", xs + kept("fc2", module.fc2(kept("relu", F.relu(fc1)))))
+    prediction = kept("sigmoid", torch.sigmoid(kept("out", module.out(add))))
+    F.binary_cross_entropy(prediction, torch.tensor(y, dtype=torch.float64)).backward()
+    printed = {}
+    for lhs, parts in read_equations(reports["ResidualBlock"]):
+        found = re.fullmatch(r"\\delta \^ \{ \\mathrm \{ ([a-z0-9 ]+) \} \} _ \{ (\d+) , (\d+) \}", lhs)
+        if found:
+            printed[(found[1].replace(" ", ""), int(found[2]) - 1, int(found[3]) - 1)] = parts[-1].replace(" ", "")
+    assert {name for name, _, _ in printed} == set(seen)
+    assert len(printed) == sum(t.numel() for t in seen.values())
+    for (name, i, j), text in printed.items():
+        assert text in rounded(float(seen[name].grad[i, j]), 4), (name, i, j, text, float(seen[name].grad[i, j]))

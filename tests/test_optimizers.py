@@ -6,7 +6,7 @@ The numbers come from torch (float64 modules, torch.optim's own step); nothing h
 import copy
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import derive
@@ -46,17 +46,40 @@ def torch_run(model, loss_of, torch_class, options, steps, frozen=()):
     return losses, grads, {k: v.detach() for k, v in model.named_parameters()}, opt
 
 
-def chain_run(net, torch_class, options, steps=3):
+def chain_run(net, torch_class, options, steps=3, conditioning=None):
+    """`torch_run` of the network's torch model; ``conditioning``, a list, receives Σ|ŷ·∂L/∂ŷ| at each step."""
     from verify.reference import class_indices, forward, torch_model
 
     model = torch_model(net)
     x = torch.tensor(net.x, dtype=torch.float64)
     y = class_indices(net, torch.tensor(net.y, dtype=torch.float64))
-    return torch_run(model, lambda m: forward(net, m, x, y).loss, torch_class, options, steps)
+    passes = []
+
+    def loss_of(m):
+        passes.append(forward(net, m, x, y))
+        return passes[-1].loss
+
+    result = torch_run(model, loss_of, torch_class, options, steps)
+    if conditioning is not None:
+        conditioning += [float((f.intermediates[-1] * f.intermediates[-1].grad).abs().sum().detach()) for f in passes]
+    return result
 
 
-def assert_same(history, losses, params, tol=1e-10):
-    assert history.losses == pytest.approx(losses, rel=tol, abs=tol)
+#: float64's machine epsilon
+EPSILON = 2.0**-52
+
+
+def assert_same(history, losses, params, tol=1e-10, conditioning=None):
+    """derive's losses and final parameters equal torch's within ``tol``.
+
+    torch's loss value carries the rounding of its prediction ŷ (a few ε relative) times the loss's condition
+    Σ|ŷ·∂L/∂ŷ| (``conditioning``, per step): for BCE after a saturated sigmoid, ŷ/(1 − ŷ), so torch's
+    −log(1 − ŷ) loses digits where derive's softplus does not (checked at 60 digits with mpmath in
+    test_a_saturated_bce_run_where_torchs_loss_loses_digits). The loss is allowed 4ε times that condition.
+    """
+    for i, (ours, theirs) in enumerate(zip(history.losses, losses, strict=True)):
+        allowed = tol + 4 * EPSILON * (conditioning[i] if conditioning else 0.0)
+        assert ours == pytest.approx(theirs, rel=tol, abs=allowed), (i, ours, theirs)
     for p in history.final.parameters():
         assert p.value == pytest.approx(float(params[p.torch][p.index]), rel=tol, abs=tol), p.name
 
@@ -120,6 +143,10 @@ def test_bad_options_are_refused_by_name():
 
 
 SMOOTH = ["tanh", "sigmoid", "softplus", "identity"]
+#: drawn once by the property below and failed it at 1e-10 (torch's BCELoss value loses digits, see
+#: test_a_saturated_bce_run_where_torchs_loss_loses_digits): kept as an explicit example
+SATURATING = derive.Network([derive.Linear([[-2.0, -2.0]], [-2.0], "sigmoid")], x=[[-2.0, -2.0]], y=[[0.0]],
+                            loss="bce")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,16 +158,46 @@ SMOOTH = ["tanh", "sigmoid", "softplus", "identity"]
     ),
     case=st.sampled_from(CASES),
 )
+@example(net=SATURATING, case=CASES[1])
 def test_drawn_chains_three_steps_equal_torch_optim(net, case):
     name, torch_class, options = case
-    losses, grads, params, _ = chain_run(net, torch_class, options)
+    conditioning = []
+    losses, grads, params, _ = chain_run(net, torch_class, options, conditioning=conditioning)
     # a gradient at rounding level (0 in one program, 1e-17 in the other) makes a normalised step (Adam,
     # RMSprop, Adagrad: g/√(g²)) anything: such draws say nothing about the update equations
     assume(all(((g == 0) | (g.abs() > 1e-6)).all() for g in grads))
     # a diverging run (maximize, a large rate) grows rounding differences with the loss: keep bounded runs
     assume(all(abs(v) < 100 for v in losses))
     history = derive.train(net, 3, optimizer=name, **options)
-    assert_same(history, losses, params)
+    assert_same(history, losses, params, conditioning=conditioning)
+
+
+def test_a_saturated_bce_run_where_torchs_loss_loses_digits():
+    """SGD with maximize drives z = w·x + b to 17.6 before a sigmoid: 1 − ŷ = 2.3e-8, and torch's BCELoss value
+    −log(1 − ŷ) keeps only 8 digits of it. The exact losses (softplus(z), by hand at 60 digits with mpmath,
+    torch.optim's SGD equations written out) side with derive."""
+    import mpmath
+
+    name, torch_class, options = CASES[1]
+    mpmath.mp.dps = 60
+    lr, momentum, dampening, decay = (mpmath.mpf(options[k]) for k in ("lr", "momentum", "dampening", "weight_decay"))
+    p, inputs, buffer, exact = [mpmath.mpf(-2)] * 3, [mpmath.mpf(-2), mpmath.mpf(-2), mpmath.mpf(1)], None, []
+    for _ in range(3):
+        z = mpmath.fsum(a * b for a, b in zip(p, inputs))
+        exact.append(mpmath.log1p(mpmath.exp(z)))  # BCE with y = 0: −log(1 − σ(z)) = softplus(z)
+        g = [-xi / (1 + mpmath.exp(-z)) + decay * pi for xi, pi in zip(inputs, p)]  # maximize: −∂L/∂p
+        buffer = g if buffer is None else [momentum * b + (1 - dampening) * gi for b, gi in zip(buffer, g)]
+        p = [pi - lr * bi for pi, bi in zip(p, buffer)]
+    history = derive.train(SATURATING, 3, optimizer=name, **options)
+    conditioning = []
+    losses, _, params, _ = chain_run(SATURATING, torch_class, options, conditioning=conditioning)
+    for ours, theirs, right, kappa in zip(history.losses, losses, exact, conditioning):
+        assert abs(ours - right) <= 4 * EPSILON * right  # derive: exact to rounding
+        assert abs(theirs - right) <= 4 * EPSILON * kappa  # torch: within its conditioning
+    assert abs(losses[2] - exact[2]) > 1e-10 * exact[2]  # the digits torch loses: more than the 1e-10 asked
+    final = [p.value for p in history.final.parameters()]
+    assert final == pytest.approx([float(v) for v in p], rel=1e-15)
+    assert final == pytest.approx([*params["0.weight"][0].tolist(), *params["0.bias"].tolist()], rel=1e-15)
 
 
 class Residual(torch.nn.Module):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import derive
 import verify
-from verify.compare import near_kinks
+from verify.compare import kinked_parameters
 from verify.strategies import architectures, networks, saturated_networks, targets, values
 
 torch = pytest.importorskip("torch")
@@ -43,10 +43,9 @@ def test_float32_autograd_agrees_within_the_float32_tolerance(net):
     # weights and inputs in [-1, 1]: no prediction saturates in float32 (see docs/verification.md)
     report = verify.check(net, dtype="float32", finite_differences_check=False)
     note(str(report))
-    # a unit within float32 rounding of a kink may fall on either side: not a property of the formulas
-    if not report.ok and near_kinks(derive.derive(net), "float32"):
-        return
-    assert report.ok, str(report)
+    # a unit within float32 rounding of a kink may fall on either side: not a property of the formulas, for
+    # the parameters whose paths pass through that unit, and only those
+    assert report.ok_except(kinked_parameters(derive.derive(net), "float32")), str(report)
 
 
 @settings(deadline=None)
@@ -54,7 +53,7 @@ def test_float32_autograd_agrees_within_the_float32_tolerance(net):
 def test_arbitrary_floats_and_batches_agree_in_float64(net):
     _exact_bce(net)
     report = verify.check(net, finite_differences_check=False)
-    assert report.ok or near_kinks(derive.derive(net)), str(report)
+    assert report.ok_except(kinked_parameters(derive.derive(net))), str(report)
 
 
 @settings(deadline=None)
@@ -65,7 +64,7 @@ def test_saturated_softmax_with_large_adjoints_agrees_in_float64(net):
     _exact_bce(net)
     report = verify.check(net, finite_differences_check=False)
     note(str(report))
-    assert report.ok or near_kinks(derive.derive(net)), str(report)
+    assert report.ok_except(kinked_parameters(derive.derive(net))), str(report)
 
 
 def test_saturated_networks_have_adjoints_far_above_their_gradients():

@@ -148,11 +148,13 @@ def test_html_is_one_page_of_mathml_and_svg():
 
 
 def test_same_input_same_bytes_across_processes():
-    code = "import derive; print(derive.report(derive.examples.seed(), format='{f}', steps=2), end='')"
-    for f in ("tex", "md", "html"):
-        outs = {subprocess.run([sys.executable, "-c", code.format(f=f)], capture_output=True, check=True,
-                               env=dict(os.environ, PYTHONHASHSEED=seed)).stdout for seed in ("0", "1")}
-        assert len(outs) == 1
+    code = ("import derive; print(*(derive.report(derive.examples.seed(), format=f, steps=2) for f in "
+            "('tex', 'md', 'html')), sep='\\0', end='')")
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                           env=dict(os.environ, PYTHONHASHSEED=seed)).stdout for seed in ("0", "1")]
+    assert outs[0] == outs[1] and outs[0].count(b"\0") == 2
+    assert outs[0].decode().split("\0") == [derive.report(derive.examples.seed(), format=f, steps=2)
+                                            for f in ("tex", "md", "html")]
 
 
 HOSTILE = r"}\end{document}\input{/etc/passwd} <script>alert(1)</script> *x* _y_ $z$ & % # ~ ^ \\"

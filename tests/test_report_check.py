@@ -9,6 +9,7 @@ seed, the spec examples, a batch, several steps and networks drawn by hypothesis
 from __future__ import annotations
 
 import math
+import operator
 import re
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import derive
 from derive.numeric import evaluate as engine_evaluate
 from derive.ops import loss as lookup_loss
-from tests.test_report_tools import NotNumeric, evaluate, meets, read_equations
+from tests.test_report_tools import NotNumeric, Unreadable, evaluate, meets, read_equations
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -79,7 +80,10 @@ def engine_values(d: derive.Derivation) -> dict[str, object]:
 
 def check_arithmetic(lhs: str, parts: list[str]) -> int:
     """Every part of a display made of numbers alone must agree with its last part (the value), within the
-    rounding of the printed numbers; returns how many parts were computed (0 for a formula without numbers)."""
+    rounding of the printed numbers; returns how many parts were computed (0 for a formula without numbers).
+
+    Only parts that name a symbol are skipped (`NotNumeric`); numbers the reader cannot read fail
+    (`Unreadable`), so that no printed arithmetic goes unchecked for want of a reader."""
     try:
         value = evaluate(parts[-1])
     except NotNumeric:
@@ -191,3 +195,45 @@ def test_printed_gradients_are_torch_autograds_rounded(net):
             break
         name, _, gradient, _ = (c.strip() for c in line.strip("|").split("|"))
         assert math.isclose(float(gradient), reference[name], abs_tol=0.5e-6 + 1e-12), (name, gradient, reference[name])
+
+
+def test_printed_numbers_the_reader_cannot_read_fail_and_only_formulas_are_skipped():
+    with pytest.raises(Unreadable):
+        check_arithmetic("planted", [r"0.5 \# 2", "1"])
+    with pytest.raises(Unreadable):
+        check_arithmetic("planted", [r"1.0", r"1.5e-3"])  # a number printed in a form the report never uses
+    with pytest.raises(AssertionError, match="does not agree"):
+        check_arithmetic("planted", [r"\sqrt{0.25} + \left|{-0.5}\right| \cdot 0.5^2", "1.5"])
+    assert check_arithmetic("checked", [r"\sqrt{0.25} + \left|{-0.5}\right| \cdot 0.5^2", "0.625"]) == 1
+    assert check_arithmetic("checked", [r"\max\left(0.1, 0.4, 0.2, 0.3\right)", "0.4"]) == 1
+    assert check_arithmetic("a formula", [r"W_{1} \cdot 2", r"\sigma\left(0.5\right)", "1.5"]) == 0
+
+
+#: activations whose derivative at z differs from its derivative at a = f(z), and torch's function for each
+AT_Z = {"softplus": "nn.functional.softplus", "gelu": "nn.functional.gelu", "tanh": "tanh",
+        "silu": "nn.functional.silu", "elu": "nn.functional.elu", "sigmoid": "sigmoid"}
+
+
+@pytest.mark.parametrize("name", sorted(AT_Z))
+def test_the_printed_derivative_of_an_activation_is_taken_at_z_not_at_a(name):
+    """f'(Z) in the matrix walk-through, against torch autograd of f at the torch model's z (not at a = f(z))."""
+    torch = pytest.importorskip("torch")
+    f = operator.attrgetter(AT_Z[name])(torch)
+    W, b = [[0.5, -1.0], [1.5, 0.25], [-0.75, 1.0]], [0.1, -0.2, 0.3]
+    x = [[1.0, 2.0], [-1.0, 0.5]]
+    net = derive.Network([derive.Linear(W, b, name), derive.Linear([[1.0, -0.5, 0.25]], [0.05], "identity")],
+                         x=x, y=[[0.5], [-0.25]], loss="mse")
+    z = (torch.tensor(x, dtype=torch.float64) @ torch.tensor(W, dtype=torch.float64).T
+         + torch.tensor(b, dtype=torch.float64)).requires_grad_()
+    (at_z,) = torch.autograd.grad(f(z).sum(), z)
+    a = f(z).detach().requires_grad_()
+    (at_a,) = torch.autograd.grad(f(a).sum(), a)
+    assert (at_z - at_a).abs().max() > 1e-3  # the two differ here: the test can tell them apart
+    text = derive.report(net, format="md", digits=4)
+    (printed,) = [parts[-1] for lhs, parts in read_equations(text) if lhs.replace(" ", "") == r"f'\left(Z^{(1)}\right)"]
+    body = printed.replace(" ", "").removeprefix(r"\begin{bmatrix}").removesuffix(r"\end{bmatrix}")
+    cells = [row.split("&") for row in body.split(r"\\")]
+    assert [len(row) for row in cells] == [3, 3]
+    for row, expected in zip(cells, at_z.tolist()):
+        for cell, value in zip(row, expected):
+            assert cell in rounded(value, 4), (name, cell, value)

@@ -146,6 +146,26 @@ class NotNumeric(Exception):
     """The part has symbols: it is not a numeric expression."""
 
 
+class Unreadable(AssertionError):
+    """A part made of numbers alone that the reader cannot read: a failure, never skipped."""
+
+
+#: control words that name something (a Greek letter, a named tensor, ∂, a transpose, a sum over an index):
+#: a part with one is a formula. Any other control word is arithmetic, which the reader must read.
+NAMING_WORDS = re.compile(
+    r"\\(alpha|beta|gamma|delta|epsilon|varepsilon|eta|theta|lambda|mu|sigma|tau|phi|psi|omega|Delta|Sigma|ell"
+    r"|mathrm|mathcal|mathbf|operatorname|text|textstyle|hat|bar|tilde|partial|nabla|top|star|sum|prod)"
+)
+
+
+def has_symbols(latex: str) -> bool:
+    """Whether a printed part names anything: a letter (e is Euler's number) or a naming control word."""
+    for token in _TOKEN.findall(latex):
+        if NAMING_WORDS.fullmatch(token) or (re.fullmatch(r"[A-Za-z]", token) and token != "e"):
+            return True
+    return False
+
+
 def _matmul(a, b):
     return [[_sum([a[i][k] * b[k][j] for k in range(len(b))]) for j in range(len(b[0]))] for i in range(len(a))]
 
@@ -168,9 +188,13 @@ def _map2(f, a, b):
     return f(a, b)
 
 
+#: tokens that end a product: closing brackets, separators, and the backslash of a \; between slices
+STOP = ("+", "-", "}", ")", r"\right)", r"\right]", r"\right|", ",", ">", r"\end{bmatrix}", "&", r"\\", "\\")
+
+
 class Reader:
     """A recursive-descent reader of the numeric LaTeX derive prints (numbers, + - · ⊙, fractions, e^,
-    log, tanh, max, the indicator, matrices); anything with a symbol raises `NotNumeric`."""
+    log, tanh, max, the indicator, matrices); anything else it meets raises `Unreadable`."""
 
     def __init__(self, latex: str) -> None:
         self.tokens = _TOKEN.findall(latex)
@@ -182,14 +206,20 @@ class Reader:
     def take(self, expected: str | None = None) -> str:
         token = self.peek()
         if expected is not None and token != expected:
-            raise NotNumeric(f"expected {expected!r}, got {token!r}")
+            raise Unreadable(f"expected {expected!r}, got {token!r}")
         self.pos += 1
         return token
 
     def read(self):
         value = self.expr()
+        if self.peek() == "\\" and self.tokens[self.pos + 1:self.pos + 2] == [";"]:  # slices: A_{1} \; A_{2} …
+            value = [value]
+            while self.peek() == "\\":
+                self.take()
+                self.take(";")
+                value.append(self.expr())
         if self.pos != len(self.tokens):
-            raise NotNumeric(f"left over: {self.tokens[self.pos:]}")
+            raise Unreadable(f"left over: {self.tokens[self.pos:]}")
         return value
 
     def expr(self):
@@ -217,7 +247,13 @@ class Reader:
             elif token == r"\odot":
                 self.take()
                 value = _map2(lambda a, b: a * b, value, self.power())
-            elif token and token not in ("+", "-", "}", r"\right)", r"\right]", ",", ">", r"\end{bmatrix}", "&", r"\\"):
+            elif token == r"\oslash":
+                self.take()
+                value = _map2(lambda a, b: a / b, value, self.power())
+            elif token == r"\times":
+                self.take()
+                value = self.product(value, self.power())
+            elif token and token not in STOP:
                 value = self.product(value, self.power())
             else:
                 return value
@@ -232,7 +268,7 @@ class Reader:
         base = self.atom()
         if self.peek() == "^":
             self.take()
-            exponent = self.group()
+            exponent = self.group() if self.peek() == "{" else number(self.take())  # x^{2} or x^2
             assert exponent.lo == exponent.hi, "only exact exponents"
             n = int(exponent.lo)
             result = base
@@ -261,6 +297,10 @@ class Reader:
             value = self.expr()
             self.take(r"\right)")
             return value
+        if token == r"\left|":
+            value = self.expr()
+            self.take(r"\right|")
+            return value if value.lo >= 0 else -value if value.hi <= 0 else I(0.0, max(-value.lo, value.hi))
         if token == r"\frac":
             top, bottom = self.group(), self.group()
             return _map2(lambda a, b: a / b, top, bottom)
@@ -275,13 +315,23 @@ class Reader:
             value = self.expr()
             self.take(r"\right)")
             return monotone(f, value)
-        if token == r"\max":
+        if token == r"\infty":
+            return I(math.inf, math.inf)
+        if token == r"\sqrt":
+            return monotone(lambda v: math.sqrt(max(v, 0.0)), self.group())  # a rounded 0.0000 reaches below 0
+        if token == "(":
+            value = self.expr()
+            self.take(")")
+            return value
+        if token in (r"\max", r"\min"):
+            pick = max if token == r"\max" else min
             self.take(r"\left(")
-            a = self.expr()
-            self.take(",")
-            b = self.expr()
+            items = [self.expr()]
+            while self.peek() == ",":  # max(a, b) or a pooling window's max(a, b, c, d)
+                self.take()
+                items.append(self.expr())
             self.take(r"\right)")
-            return I(max(a.lo, b.lo), max(a.hi, b.hi))
+            return I(pick(i.lo for i in items), pick(i.hi for i in items))
         if token == r"\mathbb":
             self.take("{")
             self.take("1")
@@ -307,14 +357,26 @@ class Reader:
                     row = [self.expr()]
                 elif sep == r"\end{bmatrix}":
                     rows.append(row)
+                    if self.peek() == "_":  # a slice of a larger tensor, labelled by its index: _{1}, _{2,1}
+                        self.take()
+                        self.take("{")
+                        while re.fullmatch(r"[0-9]+|,", self.peek()):
+                            self.take()
+                        self.take("}")
                     return rows
                 else:
-                    raise NotNumeric(sep)
-        raise NotNumeric(token)
+                    raise Unreadable(sep)
+        raise Unreadable(token)
 
 
 def evaluate(latex: str):
-    """The interval (or matrix of intervals) of a printed numeric expression; `NotNumeric` if symbolic."""
+    """The interval (or matrix of intervals) of a printed numeric expression.
+
+    `NotNumeric` if it names a symbol (a formula, skipped by the checks); `Unreadable`, an assertion error,
+    if it is made of numbers alone and still cannot be read (a check that would otherwise be skipped).
+    """
+    if has_symbols(latex):
+        raise NotNumeric(latex)
     return Reader(latex).read()
 
 
@@ -352,11 +414,11 @@ def _split_equals(tokens: list[str]) -> list[str]:
 
 
 def meets(a, b) -> bool:
-    """Whether two intervals (or matrices of them, entry by entry) overlap."""
+    """Whether two intervals (or matrices of them, or slices of matrices, entry by entry) overlap."""
     if isinstance(a, list) or isinstance(b, list):
         assert isinstance(a, list) and isinstance(b, list), "a matrix against a number"
-        assert len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)), "matrix shapes differ"
-        return all(x.meets(y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+        assert len(a) == len(b), "matrix shapes differ"
+        return all(meets(x, y) for x, y in zip(a, b))
     return a.meets(b)
 
 

@@ -1,17 +1,13 @@
 """Recurrent models: every gradient equals float64 autograd of the module, through the command line."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import derive
 import verify
 from tests.models import rnn_zoo
-from tests.test_graph_models import assert_matches_autograd
+from tests.test_graph_models import assert_matches_autograd, grads_from_the_command_line
 from tests.test_report_tools import katex  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,19 +15,10 @@ ZOO = Path(rnn_zoo.__file__)
 
 
 @pytest.mark.parametrize("name", sorted(rnn_zoo.CASES))
-def test_recurrent_gradients_from_the_command_line_equal_autograd(name, tmp_path):
+def test_recurrent_gradients_from_the_command_line_equal_autograd(name, tmp_path, capsys):
     x, y, loss = rnn_zoo.CASES[name]
-    np.save(tmp_path / "X.npy", np.array(x))
-    np.save(tmp_path / "Y.npy", np.array(y))
-    result = subprocess.run(
-        [sys.executable, "-m", "derive", "grads", "--torch", f"{ZOO}:{name}", "--x", str(tmp_path / "X.npy"),
-         "--y", str(tmp_path / "Y.npy"), "--loss", loss, "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    gradients = [(p["torch"], p["index"], p["gradient"]) for p in document["parameters"]]
-    assert_matches_autograd(gradients, document["loss"], getattr(rnn_zoo, name)(), x, y, loss)
+    gradients, value = grads_from_the_command_line(rnn_zoo, name, tmp_path, capsys)
+    assert_matches_autograd(gradients, value, getattr(rnn_zoo, name)(), x, y, loss)
 
 
 @pytest.mark.parametrize("name", sorted(rnn_zoo.CASES))

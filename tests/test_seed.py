@@ -75,3 +75,39 @@ def test_json_expressions_equal_an_independent_sympy_diff(seed_json):
         for point in points:
             assert value(parsed, point) == pytest.approx(value(expected, point), rel=1e-12, abs=1e-15)
         assert value(parsed, seed_json["point"]) == pytest.approx(p["gradient"], rel=1e-12)
+
+
+def _read_latex(text: str) -> sp.Expr:
+    """The LaTeX `derive grads --format latex` prints for a sigmoid network, read back into SymPy by this
+    test's own rules (names W_{1} → W1, \\sigma → the logistic function, \\left( \\right) → parentheses, a space
+    between factors → a product), so that what it says is checked, not only what it contains."""
+    from sympy.parsing.sympy_parser import implicit_multiplication, parse_expr, standard_transformations
+
+    plain = text.replace(r"\left(", "(").replace(r"\right)", ")").replace(r"\sigma", "sigma")
+    plain = __import__("re").sub(r"([A-Za-z])_\{(\d+)\}", r"\1\2", plain)
+    assert "\\" not in plain and "{" not in plain, plain
+    sigma = sp.Lambda(sp.Symbol("t"), 1 / (1 + sp.exp(-sp.Symbol("t"))))
+    names = {n: sp.Symbol(n) for n in ("x1", "x2", "y")} | {n: sp.Symbol(n) for n in REFERENCE}
+    return parse_expr(plain, local_dict={**names, "sigma": sigma},
+                      transformations=standard_transformations + (implicit_multiplication,))
+
+
+def test_latex_says_the_independent_sympy_diff_of_every_gradient():
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["grads", "--example", "seed", "--format", "latex"]) == 0
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0] == r"\begin{align*}" and lines[-1] == r"\end{align*}"
+    rows = [line.removesuffix(r" \\") for line in lines[1:-1]]
+    L, symbols = reference_loss((2, 2, 1), ("sigmoid", "sigmoid"), "bce", "mean", 1)
+    rng = random.Random(11)
+    points = [random_point(symbols, rng, "bce") for _ in range(4)]
+    names = []
+    for row in rows:
+        lhs, rhs = row.split(" &= ")
+        name = __import__("re").fullmatch(r"\\frac\{\\partial \\mathcal\{L\}\}\{\\partial ([Wb])_\{(\d+)\}\}", lhs)
+        names.append(f"{name[1]}{name[2]}")
+        said, expected = _read_latex(rhs), sp.diff(L, symbols[names[-1]])
+        for point in points:
+            assert value(said, point) == pytest.approx(value(expected, point), rel=1e-12, abs=1e-15), names[-1]
+    assert names == ["W1", "W2", "W3", "W4", "W5", "W6", "b1", "b2", "b3"]

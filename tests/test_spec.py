@@ -11,9 +11,34 @@ from derive.sources.spec import dumps_spec
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_toml_and_json_specs_of_the_seed_equal_the_built_in_seed():
+SEED_TOML = """
+loss = "bce"
+lr = 1.0
+
+[data]
+x = [[1, 1]]
+y = [[0]]
+
+[[layers]]
+weight = [[0.4352, 0.3545], [0.1951, 0.4835]]
+bias = [-0.1419, 0.0439]
+activation = "sigmoid"
+
+[[layers]]
+weight = [[-0.1725, 0.1129]]
+bias = [-0.3043]
+activation = "sigmoid"
+"""
+
+
+def test_toml_and_json_specs_of_the_seed_equal_the_built_in_seed(tmp_path):
+    """The seed written by hand in TOML (DESIGN.md's structure) and the shipped JSON give the seed."""
+    (tmp_path / "seed.toml").write_text(SEED_TOML, encoding="utf-8")
+    from_toml = derive.load_spec(tmp_path / "seed.toml")
     from_json = derive.load_spec(EXAMPLES / "seed.json")
+    assert from_toml == derive.examples.seed()
     assert from_json == derive.examples.seed()
+    assert derive.loads_spec(SEED_TOML, format="toml") == derive.examples.seed()
 
 
 @pytest.mark.parametrize("fmt", ["toml", "json"])

@@ -1,5 +1,7 @@
 """torch.fx import: the seed's own class, freely written models and Sequentials, each against float64 autograd."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +15,7 @@ nn = torch.nn
 F = torch.nn.functional
 
 import derive  # noqa: E402
+from derive.cli import main  # noqa: E402
 from derive.sources.torch_module import UnsupportedModelError, from_torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +31,13 @@ SEED_REFERENCE = {
 
 
 def derive_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "derive", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+    """``derive ARGS`` run by `derive.cli.main` in this process (as the console script runs it), its output
+    captured: a fresh interpreter is not the point of these tests (tests/test_cli.py runs ``python -m derive``
+    and the console script; tests/test_cli_edges.py a module that exits or hangs)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return subprocess.CompletedProcess(["derive", *args], status, out.getvalue(), err.getvalue())
 
 
 def autograd(model, loss_fn, x, y) -> tuple[float, dict[str, float]]:

@@ -58,7 +58,7 @@ class UnsupportedModelError(DeriveError):
 #: ATen ops kept whole when the program is decomposed: their rules are worth writing and reading
 KEEP = ("linear.default", "scaled_dot_product_attention.default", "lstm.input", "gru.input", "rnn_tanh.input",
         "rnn_relu.input", "rnn_tanh_cell.default", "rnn_relu_cell.default", "lstm_cell.default",
-        "gru_cell.default", "softplus.default", "silu.default")
+        "gru_cell.default", "softplus.default", "silu.default", "detach.default")
 #: ops that allocate a tensor without values (its elements are all written before they are read)
 EMPTY = ("empty.memory_format", "empty_like.default", "new_empty.default", "empty_strided.default",
          "empty_permuted.default")

@@ -1,0 +1,157 @@
+"""What `verify.check`'s ``ok`` judges: finite differences too, away from kinks, for chains and graph models;
+and a unit near a kink excuses only the parameters whose paths pass through it."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import derive
+import verify
+from verify import model_check
+from verify.compare import kinked_parameters
+
+#: layer 1's first unit sits at ReLU's kink (z = 1·1 − 1 = 0); its second unit and layer 2 are away from it
+AT_A_KINK = derive.Network([derive.Linear([[1.0], [2.0]], [-1.0, 0.5], "relu"),
+                            derive.Linear([[1.0, -0.5]], [0.25], "identity")], x=[[1.0]], y=[[0.0]], loss="mse")
+
+
+def _planted(net, name, error):
+    g = derive.gradients(net)
+    g[name] = g[name] + error
+    return verify.check(net, gradients=g, finite_differences_check=False)
+
+
+def test_a_unit_at_a_kink_excuses_only_the_parameters_through_it():
+    d = derive.derive(AT_A_KINK)
+    assert kinked_parameters(d) == {"W1", "b1"}
+    for name in ("W2", "b2", "W3", "W4", "b3"):  # away from the kink: a planted error still fails
+        assert not _planted(AT_A_KINK, name, 1e-6).ok_except(kinked_parameters(d)), name
+    assert _planted(AT_A_KINK, "W1", 1e-6).ok_except(kinked_parameters(d))  # through it: excused
+
+
+def test_a_unit_in_a_later_layer_excuses_every_earlier_layer_and_its_own_row_only():
+    net = derive.Network([derive.Linear([[1.0]], [0.0], "tanh"),
+                          derive.Linear([[0.5], [1.0]], [0.0, 0.25], "relu")], x=[[0.0]], y=[[1.0, 0.0]], loss="mse")
+    assert kinked_parameters(derive.derive(net)) == {"W1", "b1", "W2", "b2"}  # z of unit 1, layer 2 is 0
+
+
+def _shared_error(values: dict, name: str, factor: float) -> dict:
+    return {n: v * factor if n == name else v for n, v in values.items()}
+
+
+def test_finite_differences_fail_a_chain_whose_symbolic_and_autograd_share_an_error(monkeypatch):
+    net = derive.examples.seed()
+    g = derive.gradients(net)
+    g["W5"] = g["W5"] * (1 + 1e-4)
+    real = verify.compare.autograd_gradients
+
+    def wrong_the_same_way(network, **kwargs):  # autograd agrees with the planted error: only fd can see it
+        r = real(network, **kwargs)
+        return dataclasses.replace(r, gradients=_shared_error(r.gradients, "W5", 1 + 1e-4))
+
+    monkeypatch.setattr(verify.compare, "autograd_gradients", wrong_the_same_way)
+    report = verify.check(net, gradients=g)
+    assert not report.ok and [r.name for r in report.failures] == ["W5"], str(report)
+    assert "finite differences disagree (symbolic and autograd agree)" in report.failures[0].verdict
+
+
+class Smooth(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc = torch.nn.Linear(2, 3)
+        self.out = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc(x))
+        return self.out(h + h * h)  # not a chain: a graph model
+
+
+def _smooth():
+    return derive.from_torch(Smooth(), loss="mse", x=[[1.0, -0.5], [0.25, 2.0]], y=[[0.5], [-1.0]])
+
+
+def test_finite_differences_fail_a_graph_model_whose_symbolic_and_autograd_share_an_error(monkeypatch):
+    model = _smooth()
+    _, reference = model_check.autograd(model)
+    name = max(reference, key=lambda n: abs(reference[n]))
+    factor = 1 + 1e-4
+    real_derivation, real_compiled, real_autograd = model_check.Derivation, model_check.compiled, model_check.autograd
+
+    def derivation(m):
+        d = real_derivation(m)
+        d.parameters = [dataclasses.replace(p, gradient=p.gradient * factor) if p.name == name else p
+                        for p in d.parameters]
+        return d
+
+    def autograd(m, **kwargs):
+        loss, values = real_autograd(m, **kwargs)
+        return loss, _shared_error(values, name, factor)
+
+    monkeypatch.setattr(model_check, "Derivation", derivation)
+    monkeypatch.setattr(model_check, "compiled", lambda *a, **k: _shared_error(real_compiled(*a, **k), name, factor))
+    monkeypatch.setattr(model_check, "autograd", autograd)
+    report = verify.check(model)
+    assert not report.ok and [r.name for r in report.failures] == [name], str(report)
+    assert "finite differences disagree (symbolic and autograd agree)" in report.failures[0].verdict
+
+
+class KinkedRelu(torch.nn.Module):
+    """fc's first unit has z = 1·1 + 1·1 − 2 = 0 on the first sample, exactly at ReLU's kink (a residual block)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+        self.out = torch.nn.Linear(2, 1)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 1.0], [0.5, -1.0]]))
+            self.fc.bias.copy_(torch.tensor([-2.0, 0.25]))
+            self.out.weight.copy_(torch.tensor([[1.5, -0.75]]))
+            self.out.bias.copy_(torch.tensor([0.125]))
+
+    def forward(self, x):
+        return self.out(torch.relu(self.fc(x)) + 0.5 * x)
+
+
+def test_a_graph_models_kink_at_the_point_is_not_judged_by_finite_differences():
+    model = derive.from_torch(KinkedRelu(), loss="mse", x=[[1.0, 1.0], [0.5, -0.5]], y=[[1.0], [0.0]])
+    report = verify.check(model)
+    assert report.ok, str(report)
+    kinked = {r.name for r in report.rows if r.opinions[verify.compare.FD] is None}
+    # the stencil of fc's first row crosses the kink: the average of two slopes, not a judge
+    assert kinked and all(n.startswith(("W_fc_1", "b_fc_1")) for n in kinked), kinked
+
+
+def test_a_smooth_graph_models_stencil_stands_when_it_disagrees():
+    model = _smooth()
+    _, reference = model_check.autograd(model)
+    judged = model_check.finite_differences(model, judge={n: (v * (1 + 1e-4) + 1e-6, 1e-9) for n, v in reference.items()})
+    assert all(v is not None for v in judged.values())
+    for n, v in judged.items():
+        assert v == pytest.approx(reference[n], rel=1e-7, abs=1e-9), n
+
+
+class Detached(torch.nn.Module):
+    """s reaches the loss twice, once through ``detach()``: autograd's ∂L/∂s leaves that path out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.fc = torch.nn.Linear(2, 1)
+        self.s = torch.nn.Parameter(torch.tensor([0.5]))
+
+    def forward(self, x):
+        return self.fc(x) * torch.tanh(self.s) + self.s.detach() ** 2
+
+
+def test_detach_stops_the_gradient_and_finite_differences_do_not_judge_through_it():
+    x, y = [[1.0, 2.0], [-0.5, 0.25]], [[0.3], [-0.2]]
+    model = derive.from_torch(Detached(), loss="mse", x=x, y=y)
+    _, reference = model_check.autograd(model)
+    d = derive.derive(model)
+    for p in d.parameters:
+        assert p.gradient == pytest.approx(reference[p.name], rel=1e-12, abs=1e-15), p.name
+    report = verify.check(model)
+    assert report.ok, str(report)
+    assert [r.name for r in report.rows if r.opinions[verify.compare.FD] is None] == ["s_1"]
