@@ -46,8 +46,10 @@ def _expression(expr: sp.Expr, names: dict[sp.Symbol, str], printer) -> str:
 
 def code(network: Network, backend: str = "numpy") -> str:
     """Python source of ``gradients(x, y, W1, b1, …)`` for networks of this one's architecture (any batch)."""
-    if not isinstance(network, Network):
-        raise DeriveError("derive code prints chains of Linear layers (a graph model: use verify.compile)")
+    if not isinstance(network, Network):  # a graph model: its tensor program
+        from derive.tensor.pycode import python_source
+
+        return python_source(network, backend)
     if backend not in BACKENDS:
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     arch = network.architecture

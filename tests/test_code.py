@@ -68,19 +68,37 @@ def test_softmax_activations_are_refused_clearly():
         derive.code(net)
 
 
-def test_graph_models_are_refused_with_where_to_go_instead(capsys):
-    from derive.cli import main
-    from tests.models import graph_zoo
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("zoo, name", [("graph_zoo", "ResidualBlock"), ("cnn_zoo", "DilatedGroups"),
+                                       ("modern_zoo", "GPTBlock"), ("rnn_zoo", "LSTMClassifier")])
+def test_a_graph_models_printed_program_runs_and_gives_autograds_gradients(zoo, name, backend):
+    """derive code of a graph model prints its tensor program; run as printed, it returns autograd's gradients."""
+    import importlib
 
-    x, y, loss = graph_zoo.CASES["ResidualBlock"]
-    model = derive.from_torch(graph_zoo.ResidualBlock(), loss=loss, x=x, y=y)
-    with pytest.raises(derive.DeriveError, match=r"chains of Linear layers \(a graph model: use verify.compile\)"):
-        derive.code(model)
-    capsys.readouterr()
+    from derive.tensor.pycode import arguments
+    from derive.tensor.program import leaf_values, program
+    from verify.model_check import autograd
+
+    module = importlib.import_module(f"tests.models.{zoo}")
+    x, y, loss = module.CASES[name]
+    model = derive.from_torch(getattr(module, name)(), loss=loss, x=x, y=y)
+    source = derive.code(model, backend=backend)
+    assert "def gradients(X, T" in source and "F(" in source
+    namespace: dict = {}
+    exec(compile(source, "<derive code>", "exec"), namespace)  # noqa: S102 - derive's own output, under test
+    env = leaf_values(program(model), model, backend)
+    grads = namespace["gradients"](*(env[a.name] for a in arguments(program(model))))
+    _, reference = autograd(model)
+    for p in model.parameters():
+        value = grads[p.torch][p.index]
+        value = float(value.item() if hasattr(value, "item") else value)
+        assert value == pytest.approx(reference[p.name], rel=1e-10, abs=1e-12), p.name
+
+
+def test_derive_code_of_a_graph_model_on_the_command_line(capsys):
+    from derive.cli import main
+
     status = main(["code", "--torch", f"{ROOT / 'examples' / 'residual_block.py'}:ResidualBlock",
-                   "--x", "1,1;0.5,-1", "--y", "0;1", "--loss", "bce"])
-    captured = capsys.readouterr()
-    assert status == 2 and captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].endswith(
-        "derive code prints chains of Linear layers (a graph model: use verify.compile)"), captured.err
+                   "--x", "1,1;0.5,-1", "--y", "0;1", "--loss", "bce", "--backend", "torch"])
+    out = capsys.readouterr().out
+    assert status == 0 and '"""The tensor program of' in out and 'return apply(fn, list(args), options, "torch")' in out

@@ -366,6 +366,8 @@ class Reader:
                     return rows
                 else:
                     raise Unreadable(sep)
+        if token in (r"\cdots", r"\vdots"):  # a large tensor cut to its first rows: not all of it is shown
+            raise NotNumeric(f"elided: {token}")
         raise Unreadable(token)
 
 

@@ -174,6 +174,11 @@ class TensorOp:
             return op.backward(g, inputs, out, wanted)[k]
         raise NotImplementedError(f"{cls.__name__} has no rule function {rule!r}")
 
+    @classmethod
+    def tensor_callable(cls, rule: str, options: dict[str, Any], backend: str) -> Callable[..., Any]:
+        """`tensor_function` with its rule and options fixed (a compiled program calls it once per run)."""
+        return lambda *args: cls.tensor_function(rule, list(args), options, backend)
+
     def numpy_forward(self, *inputs: Any) -> Any:
         """The op on NumPy arrays (float64): by default its torch forward, on tensors made of the arrays."""
         return from_torch(self.forward(*to_torch(list(inputs))))

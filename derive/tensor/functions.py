@@ -156,16 +156,37 @@ def _evaluate(expr: TExpr, env: Mapping[str, Any], backend: str, memo: dict[int,
     if key in memo:
         return memo[key]
     args = [_evaluate(a, env, backend, memo) for a in expr.args]
-    options = dict(expr.options)
-    if expr.fn in _ARITHMETIC:
-        value = _ARITHMETIC[expr.fn](backend, *args, **options)
-    elif is_elementwise(expr.fn):
-        value = elementwise_function(expr.fn, backend)(*args) if backend in ("numpy", "torch") else \
-            _exact_elementwise(expr.fn, args[0])
-    else:
-        value = _op_function(expr.fn, args, options, backend)
+    value = apply(expr.fn, args, dict(expr.options), backend)
     memo[key] = value
     return value
+
+
+def apply(fn: str, args: list[Any], options: dict[str, Any], backend: str = "numpy") -> Any:
+    """The function ``fn`` of the notation on evaluated arguments (what a `Call` computes)."""
+    if fn in _ARITHMETIC:
+        return _ARITHMETIC[fn](backend, *args, **options)
+    if is_elementwise(fn):
+        return elementwise_function(fn, backend)(*args) if backend in ("numpy", "torch") else \
+            _exact_elementwise(fn, args[0])
+    return _op_function(fn, args, options, backend)
+
+
+def bind(fn: str, options: dict[str, Any], backend: str) -> Callable[..., Any]:
+    """``fn`` with its options fixed, as a plain function of its tensor arguments (compiled programs)."""
+    if fn in _ARITHMETIC:
+        arithmetic = _ARITHMETIC[fn]
+        return lambda *args: arithmetic(backend, *args, **options)
+    if is_elementwise(fn):
+        if backend in ("numpy", "torch"):
+            return elementwise_function(fn, backend)
+        return lambda a: _exact_elementwise(fn, a)
+    from derive.ops.tensor import OPS
+
+    key, _, rule = fn.partition(".")
+    cls = OPS.get(key)
+    if cls is None:
+        raise DeriveError(f"tensor expressions have no function {fn!r}")
+    return cls.tensor_callable(rule, dict(options), backend)
 
 
 def _exact_elementwise(name: str, a: Any) -> Any:
