@@ -79,6 +79,8 @@ class _Program:
             elif isinstance(node, Leaf) and node.kind == "input" and node.integers is not None and node.name != "x":
                 self.constants[node.name] = torch.tensor(node.integers, dtype=torch.int64).reshape(node.shape)
         self.spec = None if model.loss == OWN_LOSS else lookup_loss(model.loss)
+        index = {n.name: i for i, n in enumerate(self.structure.nodes) if isinstance(n, Leaf) and n.kind == "parameter"}
+        self.parameter_nodes = [index[k] for k in self.keys]
         #: whether each node depends on a parameter: only those get gradients (not the input image)
         self.needs_gradient: list[bool] = []
         for node in self.structure.nodes:
@@ -124,8 +126,7 @@ class _Program:
                 if a is not None and g is not None and self.needs_gradient[a]:
                     grads[a] = grads[a] + g if a in grads else g
             values[i] = inputs = None  # its users are done (they come later): free it, as autograd does
-        index = {n.name: i for i, n in enumerate(self.structure.nodes) if isinstance(n, Leaf) and n.kind == "parameter"}
-        return [grads.get(index[k], torch.zeros_like(by_key[k])) for k in self.keys]
+        return [grads[i] if i in grads else torch.zeros_like(by_key[k]) for k, i in zip(self.keys, self.parameter_nodes)]
 
     def _forward(self, node: Any, values: list, x: Any, y: Any, params: dict, saved: dict, i: int) -> Any:
         torch = _torch()
