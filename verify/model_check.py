@@ -187,7 +187,7 @@ def check_model(
     finite_differences_check: bool = True,
 ):
     """Check every ∂L/∂p of a graph model against autograd of its own module (a `verify.CheckReport`)."""
-    from verify.compare import FD, SYMBOLIC, CheckReport, _row
+    from verify.check_report import FD, SYMBOLIC, CheckReport, _row
 
     require_device(device)
     # a module that rounds to float32 in its forward is judged at float32's tolerance (derive's exact values
