@@ -7,8 +7,10 @@ command line catch one type; the command line prints its message and exits with 
 from __future__ import annotations
 
 import difflib
+import importlib
 import unicodedata
 from collections.abc import Iterable
+from types import ModuleType
 
 
 class DeriveError(ValueError):
@@ -38,6 +40,43 @@ class OutputError(DeriveError):
     """An output file that cannot be written (a full disk, a missing folder): the command line exits 3."""
 
     exit_status = 3
+
+
+class MissingExtraError(DeriveError):
+    """An optional package (torch, hypothesis) that a command needs is not installed: the message names the
+    extra of ``derive-grads`` that installs it."""
+
+
+#: The optional packages, the extra of ``derive-grads`` that installs each, and what to run first.
+EXTRAS = {
+    "torch": ("torch", " (its CPU build first, to avoid a multi-GB CUDA download: "
+                       "pip install torch --index-url https://download.pytorch.org/whl/cpu)"),
+    "hypothesis": ("check", ""),
+}
+
+
+def install_hint(package: str) -> str:
+    """How to install an optional package: the extra that brings it.
+
+    >>> install_hint("hypothesis")
+    "pip install 'derive-grads[check]'"
+    """
+    extra, first = EXTRAS[package]
+    return f"pip install 'derive-grads[{extra}]'{first}"
+
+
+def require(package: str, needed_for: str) -> ModuleType:
+    """The optional ``package`` (a key of `EXTRAS`), imported; a `MissingExtraError` naming its extra if it is
+    not installed. ``needed_for`` says what needs it ("derive verify", "reading a torch model").
+
+    >>> require("json", "nothing").__name__
+    'json'
+    """
+    try:
+        return importlib.import_module(package)
+    except ImportError as err:
+        why = "is not installed" if getattr(err, "name", None) == package else f"cannot be imported ({err})"
+        raise MissingExtraError(f"{needed_for} needs {package}, which {why}: {install_hint(package)}") from None
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -21,20 +21,20 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
 
 from derive.derivation import Derivation
-from derive.errors import DeriveError
+from derive.errors import DeriveError, require
 from derive.network import Architecture, Linear, Network
 from derive.numeric import evaluate
 from derive.ops import activation, loss as lookup_loss
 from verify.compile import arguments, tensor_shapes
 from verify.tolerances import magnitude, policy
+
+if TYPE_CHECKING:  # hypothesis is imported where networks are drawn: verify.check needs none
+    from hypothesis import strategies as st
 
 #: The numbers networks are drawn from: simple, nonzero (a zero input would hide a wrong weight gradient).
 NUMBERS = (0.5, -0.5, 1.0, -1.0, 0.25, -0.25, 1.5, -1.5, 2.0, -2.0, 0.75, -0.75)
@@ -109,6 +109,8 @@ def _chain_text(net: Network, layer: int, kind: str) -> list[str]:
 
 
 def _networks(arch: Architecture, batch: st.SearchStrategy[int]) -> st.SearchStrategy[Network]:
+    from hypothesis import strategies as st
+
     number = st.sampled_from(NUMBERS)
     spec = lookup_loss(arch.loss)
 
@@ -185,6 +187,11 @@ def check_backprop(
             reduction=reduction)  # validates the combination (e.g. BCE needs a sigmoid last) with a clear error
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise DeriveError(f"examples must be a whole number ≥ 1, got {examples!r}")
+    require("hypothesis", "drawing networks (check_backprop, derive check)")  # only here: verify.check needs none
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
     strategy = _networks(arch, st.integers(1, 4))
     config = settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
                       suppress_health_check=list(HealthCheck))

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from derive.commands.options import HelpFormatter
-from derive.errors import DeriveError
+from derive.errors import DeriveError, require
 
 #: where the counterexample's spec is written (in the current folder)
 COUNTEREXAMPLE = "counterexample.json"
@@ -50,6 +50,7 @@ def run(network: object, args: argparse.Namespace) -> tuple[str, int]:
             raise DeriveError(f"{args.function!r} is not a function")
         return found
 
+    require("hypothesis", "derive check (it draws the networks with hypothesis)")
     fn = load_from_file(args.function, option="derive check", what="FUNCTION", make=callable_or_refuse)
     from verify.backprop_check import check_backprop
     from verify.compare import spec_json

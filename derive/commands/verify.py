@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from derive.commands.options import HelpFormatter, add_max_params
-from derive.errors import DeriveError
+from derive.errors import DeriveError, require
 from derive.network import Network
 
 DEVICES = ("cpu", "cuda", "all")
@@ -41,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(network: Network | None, args: argparse.Namespace) -> tuple[str, int]:
+    require("torch", "derive verify (it compares with torch autograd)")  # without torch: which extra to install
     import verify
     from verify.reference import require_device
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from derive.errors import DeriveError, did_you_mean
+from derive.errors import EXTRAS, DeriveError, did_you_mean, install_hint
 from derive.model.graph import Leaf, Model, OpNode
 from derive.network import Linear, Network
 from derive.ops import LOSSES, REDUCTIONS
@@ -202,6 +202,7 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
 
 def load_module(source: str) -> Any:
     """An instance of ``CLASS`` from ``FILE.py:CLASS``, made with no arguments. Importing the file runs it."""
+    _torch()  # without torch: which extra to install, before the file fails to import it
     return load_from_file(source, option="--torch", what="CLASS", make=lambda cls: cls())
 
 
@@ -239,8 +240,18 @@ def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> 
             f"{option} {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
             "so put script code under `if __name__ == \"__main__\":`"
         ) from None
+    except ModuleNotFoundError as err:
+        if err.name in EXTRAS:  # an optional package of derive's own: say which extra brings it
+            raise DeriveError(f"{option} {source!r}: {path.name} imports {err.name}, which is not installed: "
+                              f"{install_hint(err.name)}") from None
+        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {_one_line(err)}") from None
     except Exception as err:  # noqa: BLE001 - the user's code failed: report it in one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
+        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {_one_line(err)}") from None
     finally:
         sys.path.remove(str(path.resolve().parent))
+
+
+def _one_line(err: BaseException) -> str:
+    """``TypeError: the first line of its message``."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
