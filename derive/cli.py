@@ -21,7 +21,7 @@ with interruptible_start():  # see derive.startup
 
     from derive.commands import check, code, grads, report, verify
     from derive.commands.options import HelpFormatter
-    from derive.errors import DeriveError, did_you_mean, printable
+    from derive.errors import DeriveError, decode_utf8, did_you_mean, printable
     from derive.network import Network
     from derive.ops import LOSSES, REDUCTIONS
     from derive.progress import Progress
@@ -229,7 +229,9 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
         if not isinstance(network, Network):
             raise DeriveError("--l2/--l1 are for chains; for a graph model, add the penalty in forward(x, y)")
         network = network.replace(**penalty)
-    return network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
+    network = network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
+    _check_samples(network, args)
+    return network
 
 
 def _data(value: str | None, option: str) -> np.ndarray | None:
@@ -247,7 +249,8 @@ def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | An
     data = {"x": x, "y": y}
     if path != "-":
         return load_spec(path, data=data)
-    text = sys.stdin.read()
+    stdin = getattr(sys.stdin, "buffer", None)  # bytes, so that text that is not UTF-8 is one line, not a traceback
+    text = decode_utf8(stdin.read(), "stdin") if stdin is not None else sys.stdin.read()
     return loads_spec(text, format="json" if text.lstrip().startswith("{") else "toml", where="stdin", data=data)
 
 
@@ -256,14 +259,32 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
     limit = getattr(args, "max_params", None)
     if limit is None:
         return
-    if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network
-        count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
-    else:
-        count = len(network.parameters())
+    count = _parameter_count(network)
     if count > limit:
         raise DeriveError(
             f"the network has {count:,} parameters; derive {args.command} is limited to {limit:,} "
             f"before it starts, as the time grows with the count (raise the limit with --max-params {count})"
+        )
+
+
+def _parameter_count(network: Network | Any) -> int:
+    if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network
+        return sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
+    return len(network.parameters())
+
+
+def _check_samples(network: Network | Any, args: argparse.Namespace) -> None:
+    """Refuse data over ``--max-sample-params`` (samples × parameters) before the scalar forms are built: each
+    gradient sums over every sample."""
+    limit = getattr(args, "max_sample_params", None)
+    if limit is None:
+        return
+    samples, parameters = network.batch, _parameter_count(network)
+    if samples * parameters > limit:
+        raise DeriveError(
+            f"{samples:,} samples × {parameters:,} parameters = {samples * parameters:,}; derive {args.command} "
+            f"is limited to {limit:,} before it starts, as each gradient sums over every sample (give fewer "
+            f"samples, or raise the limit with --max-sample-params {samples * parameters})"
         )
 
 

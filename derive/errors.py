@@ -10,6 +10,7 @@ import difflib
 import importlib
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
 
 
@@ -97,3 +98,37 @@ def printable(name: str) -> str:
     'net\\x1b[2J\\tv2'
     """
     return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" else ch for ch in name)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a regular file; a `DeriveError` in one line for anything else.
+
+    A FIFO or a device is refused before it is opened (reading one would wait for a writer, or never end);
+    a file that is not UTF-8 names the first bad byte.
+    """
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise SpecError(f"{path}: {kind}; a {what} is read from a regular file (standard input: '-')")
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read {what}: {err.strerror or err}") from None
+    return decode_utf8(data, f"{path}")
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    """``data`` as UTF-8 text, else a `DeriveError` naming the first byte that is not.
+
+    >>> decode_utf8(b"lr = 1 # caf\\xe9", "net.toml")
+    Traceback (most recent call last):
+    ...
+    derive.errors.SpecError: net.toml: not UTF-8 text (byte 0xe9 at offset 12); save the file as UTF-8
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{where}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+                        "save the file as UTF-8") from None

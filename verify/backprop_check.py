@@ -19,6 +19,8 @@ True
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -134,6 +136,47 @@ def _networks(arch: Architecture, batch: st.SearchStrategy[int]) -> st.SearchStr
     return draw()
 
 
+#: Seconds one call of the checked function may take before the check stops it (``timeout=``, --timeout).
+TIMEOUT = 10.0
+
+
+class _Expired(BaseException):  # noqa: N818 - not an Exception: a student's `except Exception` cannot swallow it
+    """Raised inside the checked function when its call runs past the timeout."""
+
+
+class _Calls:
+    """Calls of the checked function, each stopped after ``timeout`` seconds (by SIGALRM: in the main thread of
+    a POSIX process; elsewhere calls run without a limit). After one call has run out, the function is not
+    called again: every later network counts as failing, and ``expired`` holds the first that ran out."""
+
+    def __init__(self, fn: Callable, timeout: float | None) -> None:
+        self.fn, self.timeout = fn, timeout
+        self.expired: Network | None = None
+        self._running = False
+
+    def __call__(self, net: Network) -> Any:
+        if self.expired is not None:
+            raise _Expired
+        if not self.timeout or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return self.fn(*arguments(net, "numpy"))
+        previous = signal.signal(signal.SIGALRM, self._alarm)
+        self._running = True
+        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        try:
+            return self.fn(*arguments(net, "numpy"))
+        except _Expired:
+            self.expired = net
+            raise
+        finally:
+            self._running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _alarm(self, signum: int, frame: Any) -> None:
+        if self._running:
+            raise _Expired
+
+
 def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np.ndarray], list[Any], str]:
     """(wrong tensors, expected, given, a problem with fn's output) on one network."""
     d = Derivation(net)
@@ -141,8 +184,12 @@ def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np
     expected = [np.zeros(s) for s in shapes]
     for p in d.parameters:
         expected[2 * (p.parameter.layer - 1) + (0 if p.parameter.tensor == "weight" else 1)][p.parameter.index] = p.gradient
+    calls = fn if isinstance(fn, _Calls) else _Calls(fn, None)
     try:
-        given = fn(*arguments(net, "numpy"))
+        given = calls(net)
+    except _Expired:
+        return [], expected, [], (f"fn did not return within {calls.timeout:g} s and was stopped (a longer limit: "
+                                       "derive check --timeout S, check_backprop(timeout=S))")
     except Exception as err:  # noqa: BLE001 - the student's code fails: that is the finding
         return [], expected, [], f"fn raised {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
     if not isinstance(given, (list, tuple)) or len(given) != len(shapes):
@@ -163,6 +210,8 @@ def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np
 
 
 def _fails(fn: Callable, net: Network) -> bool:
+    if isinstance(fn, _Calls) and fn.expired is not None:  # stopped once: not called again
+        return True
     wrong, _, _, problem = _outcome(fn, net)
     return bool(wrong or problem)
 
@@ -176,8 +225,13 @@ def check_backprop(
     reduction: str = "mean",
     examples: int = 100,
     seed: int | None = None,
+    timeout: float | None = TIMEOUT,
 ) -> BackpropReport:
-    """Compare ``fn``'s gradients with derive's on drawn networks; the smallest counterexample if any."""
+    """Compare ``fn``'s gradients with derive's on drawn networks; the smallest counterexample if any.
+
+    ``timeout``: seconds one call of ``fn`` may take (None: no limit); a call that runs past it is stopped and
+    reported on its network, without shrinking (each further call could take as long).
+    """
     sizes, activations = tuple(int(s) for s in sizes), tuple(activation(a).key for a in activations)
     if len(sizes) != len(activations) + 1 or min(sizes) < 1:
         raise DeriveError(f"sizes {list(sizes)} need one more entry than activations {list(activations)}, all ≥ 1")
@@ -187,6 +241,8 @@ def check_backprop(
             reduction=reduction)  # validates the combination (e.g. BCE needs a sigmoid last) with a clear error
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise DeriveError(f"examples must be a whole number ≥ 1, got {examples!r}")
+    if timeout is not None and not timeout > 0:
+        raise DeriveError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
     require("hypothesis", "drawing networks (check_backprop, derive check)")  # only here: verify.check needs none
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
@@ -195,12 +251,15 @@ def check_backprop(
     strategy = _networks(arch, st.integers(1, 4))
     config = settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
                       suppress_health_check=list(HealthCheck))
+    calls = _Calls(fn, timeout)
     try:
-        net = find(strategy, lambda n: _fails(fn, n), settings=config,
+        net = find(strategy, lambda n: _fails(calls, n), settings=config,
                    random=random.Random(seed) if seed is not None else None)
     except NoSuchExample:
         return BackpropReport(True, examples=examples)
-    wrong, expected, given, problem = _outcome(fn, net)
+    if calls.expired is not None:  # the network it ran out on, not a shrunk one it was never called with
+        net = calls.expired
+    wrong, expected, given, problem = _outcome(calls, net)
     return BackpropReport(False, wrong, net, expected, given, problem, examples)
 
 

@@ -16,6 +16,20 @@ from derive.errors import DeriveError, require
 
 #: where the counterexample's spec is written (in the current folder)
 COUNTEREXAMPLE = "counterexample.json"
+#: seconds one call of the checked function may take (verify.backprop_check.TIMEOUT; not imported from there, so
+#: that `derive --help` imports no verify)
+TIMEOUT = 10.0
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--activations", required=True, metavar="NAMES", help="one per layer, e.g. sigmoid,sigmoid")
     parser.add_argument("--examples", type=int, default=100, metavar="N", help="networks to draw (default 100)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the draws (default: random)")
+    parser.add_argument("--timeout", type=_seconds, default=TIMEOUT, metavar="S",
+                        help=f"seconds one call of FUNCTION may take before it is stopped and reported (default {TIMEOUT:g})")
     parser.set_defaults(run=run, needs_source=False)
     return parser
 
@@ -56,7 +72,8 @@ def run(network: object, args: argparse.Namespace) -> tuple[str, int]:
     from verify.compare import spec_json
 
     report = check_backprop(fn, sizes=sizes, activations=activations, loss=args.loss,
-                            reduction=args.reduction or "mean", examples=args.examples, seed=args.seed)
+                            reduction=args.reduction or "mean", examples=args.examples, seed=args.seed,
+                            timeout=args.timeout)
     if report.ok:
         return str(report) + "\n", 0
     Path(COUNTEREXAMPLE).write_text(spec_json(report.network) + "\n")

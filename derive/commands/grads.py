@@ -6,7 +6,9 @@ import argparse
 from derive import json_text
 
 from derive.backprop import MAX_OPERATIONS
-from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
+from derive.commands.options import (
+    HelpFormatter, add_max_params, add_max_sample_params, add_optimizer, count, optimizer_from,
+)
 from derive.derivation import Derivation
 from derive.hessian import hessian
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
@@ -30,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
     )  # fmt: skip
     add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
+    add_max_sample_params(parser, MAX_SAMPLE_PARAMETERS)
     add_optimizer(parser)
     parser.add_argument("--hessian", action="store_true",
                         help="also the Hessian ∂²L/∂p_i∂p_j (JSON: a \"hessian\" object; text: a matrix)")
@@ -40,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 #: Networks over this many parameters are refused up front (--max-params N overrides): 10k answer in under
 #: 10 s in every format with the auto form (docs/performance.md); 1M would take minutes.
 MAX_PARAMETERS = 10_000
+#: Data whose samples × parameters exceed this are refused up front (--max-sample-params raises it).
+MAX_SAMPLE_PARAMETERS = 100_000
 
 
 def run(network: Network, args: argparse.Namespace) -> str:
