@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import random
 import signal
 import threading
@@ -197,16 +198,24 @@ def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np
         return [], expected, [], f"fn must return {len(shapes)} arrays (dW1, db1, …), got {count}"
     tol = policy("float64")
     scale = magnitude([float(v) for e in expected for v in e.reshape(-1)])
-    wrong = []
+    wrong, shapes_wrong = [], []
     for k, (e, g) in enumerate(zip(expected, given)):
         layer, kind = k // 2 + 1, "weight" if k % 2 == 0 else "bias"
-        g = np.asarray(g)
-        if g.shape != e.shape or g.dtype.kind not in "fiu":
-            problem = f"layer {layer} {kind}: expected an array of shape {e.shape}, got shape {g.shape} ({g.dtype})"
-            return [(layer, kind)], expected, list(given), problem
-        if not all(tol.allows(float(gv), float(ev), scale) for gv, ev in zip(g.reshape(-1), e.reshape(-1))):
+        try:
+            g = np.asarray(g)
+        except Exception:  # noqa: BLE001 - a ragged list, an object numpy cannot read
+            g = np.asarray(None)
+        if g.shape != e.shape or g.dtype.kind not in "fiu":  # every tensor of a wrong shape, not only the first
+            shapes_wrong.append(f"layer {layer} {kind}: expected an array of shape {e.shape}, got shape {g.shape} "
+                                f"({g.dtype})")
             wrong.append((layer, kind))
-    return wrong, expected, list(given), ""
+        elif not all(tol.allows(float(gv), float(ev), scale) for gv, ev in zip(g.reshape(-1), e.reshape(-1))):
+            wrong.append((layer, kind))
+    problem = "\n  ".join(shapes_wrong)
+    if shapes_wrong and len(shapes_wrong) == len(expected):
+        problem += ("\n  (every array has another shape: the gradients come in torch's layout, as the parameters "
+                    "do: a weight is out × in, a bias a vector)")
+    return wrong, expected, list(given), problem
 
 
 def _fails(fn: Callable, net: Network) -> bool:
@@ -243,6 +252,7 @@ def check_backprop(
         raise DeriveError(f"examples must be a whole number ≥ 1, got {examples!r}")
     if timeout is not None and not timeout > 0:
         raise DeriveError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
+    _check_signature(fn, len(sizes) - 1)
     require("hypothesis", "drawing networks (check_backprop, derive check)")  # only here: verify.check needs none
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
@@ -263,6 +273,29 @@ def check_backprop(
     return BackpropReport(False, wrong, net, expected, given, problem, examples)
 
 
+class SignatureError(DeriveError):
+    """A function to grade that cannot be called as ``fn(x, y, W1, b1, …)``: a usage error, not a wrong gradient."""
+
+
+def _check_signature(fn: Callable, layers: int) -> None:
+    """Refuse ``fn`` up front when it cannot take x, y and a weight and a bias per layer (positionally)."""
+    names = ["x", "y", *(f"{t}{k}" for k in range(1, layers + 1) for t in ("W", "b"))]
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or an object without one: its call will tell
+        return
+    try:
+        signature.bind(*names)
+    except TypeError as err:
+        name = getattr(fn, "__name__", "fn")
+        returns = ", ".join(f"d{n}" for n in names[2:])
+        raise SignatureError(
+            f"{name}{signature} cannot be called as {name}({', '.join(names)}) ({err}): the function to grade takes "
+            f"x, y and each layer's weight and bias ({layers} layer{'s' if layers > 1 else ''}), and returns "
+            f"{returns}"
+        ) from None
+
+
 def assert_backprop(fn: Callable[..., Sequence[Any]], **options: Any) -> None:
     """`check_backprop` for pytest: raises ``AssertionError`` with the report when ``fn`` is wrong."""
     report = check_backprop(fn, **options)
@@ -270,4 +303,4 @@ def assert_backprop(fn: Callable[..., Sequence[Any]], **options: Any) -> None:
         raise AssertionError(str(report))
 
 
-__all__ = ["BackpropReport", "assert_backprop", "check_backprop"]
+__all__ = ["BackpropReport", "SignatureError", "assert_backprop", "check_backprop"]
