@@ -15,6 +15,7 @@ with interruptible_start():  # see derive.startup
     import os
     import sys
     from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any
 
     import numpy as np
@@ -307,8 +308,27 @@ def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray
     if args.eval:
         module.eval()
     # no --loss: forward(x, y) computes the loss itself (refused with a clear message if it does not)
-    return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction,
-                      inputs=inputs or None)
+    try:
+        return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction,
+                          inputs=inputs or None)
+    except DeriveError as err:
+        if x is not None and x.dtype.kind == "f" and _wants_indices(str(err)):
+            raise DeriveError(_indices_message(args.x, x, type(module).__name__)) from None
+        raise
+
+
+def _wants_indices(message: str) -> bool:
+    """Whether torch refused float data where it takes integer indices (an embedding, gather, one_hot)."""
+    text = message.lower()
+    return ("indices" in text or "index" in text) and any(kind in text for kind in ("long", "int64", "int32", "integer"))
+
+
+def _indices_message(given: str, x: np.ndarray, model: str) -> str:
+    floats = "the text form of --x gives floats" if not Path(given).suffix else f"these are floats ({x.dtype})"
+    sample = np.array2string(x.reshape(-1)[:3].astype(np.int64), separator=", ")
+    return (f"--x {given}: {model} takes integer indices (as an nn.Embedding does), but {floats}: save the indices "
+            f"as an integer array, e.g. numpy.save('x.npy', numpy.array({sample}, dtype=numpy.int64)), and give "
+            "--x x.npy (or a .json file of whole numbers)")
 
 
 def _version() -> str:

@@ -78,6 +78,12 @@ def _format(given: str | None, output: str | None, pdf: bool) -> tuple[str, bool
             f"-o {output!r} names a PDF but --format {given} writes text: add --pdf (LaTeX only), "
             f"or name it FILE.{given}"
         )
+    if output and named is None and given is None:  # never LaTeX under another name, unasked
+        suffix = f"the suffix {Path(output).suffix}" if Path(output).suffix else "a name without a suffix"
+        raise DeriveError(
+            f"-o {output!r}: {suffix} names no report format ({', '.join(SUFFIXES)}): name the file so, "
+            "or give --format"
+        )
     if given and named and named != given:
         raise DeriveError(
             f"-o {output!r} names a .{named} file but --format is {given}: name it FILE.{given}, "
