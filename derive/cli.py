@@ -21,7 +21,7 @@ with interruptible_start():  # see derive.startup
     import numpy as np
 
     from derive.commands import check, code, grads, report, verify
-    from derive.commands.options import HelpFormatter
+    from derive.commands.options import HelpFormatter, Parser
     from derive.errors import DeriveError, decode_utf8, did_you_mean, printable
     from derive.network import Network
     from derive.ops import LOSSES, REDUCTIONS
@@ -86,7 +86,10 @@ def _main(argv: list[str]) -> int:
     if typo:
         print(f"derive: error: {typo}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    args = parser.parse_args(_attach_negative_values(argv))
+    try:
+        args = _parse(parser, _attach_negative_values(argv))
+    except SystemExit as done:  # --help, --version, or an option error already printed in one line
+        return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     # one command, then the process ends: the cyclic collector's passes over millions of derived objects
     # (seconds for a CNN) would free nothing that reference counting does not
     with gc_paused():
@@ -131,7 +134,7 @@ def _detach_stdout() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     statuses = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="derive",
         description="Exact symbolic gradients of neural networks, with numbers.",
         epilog=f"'derive COMMAND --help' describes a command and its defaults.\n\nexit status:\n{statuses}",
@@ -141,7 +144,19 @@ def _parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         add_source(command.add_parser(subparsers))
+    parser.commands = subparsers.choices  # type: ignore[attr-defined]  # name -> its parser, for its errors
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The options; an error is one line from the command's own parser, pointing to its help (exit 2)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser.commands[args.command]
+        options = [o for action in command._actions for o in action.option_strings]
+        hint = next((did_you_mean(u.split("=")[0], options) for u in unknown if u.startswith("-")), "")
+        command.error(f"unrecognized arguments: {' '.join(unknown)}.{hint}")
+    return args
 
 
 def _unknown_command(argv: list[str]) -> str:

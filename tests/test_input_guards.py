@@ -115,8 +115,7 @@ def test_samples_times_parameters_are_guarded_before_any_work(capsys, monkeypatc
 
 def test_the_sample_limit_is_stated_and_can_be_raised(capsys):
     for command, limit in (("grads", "100,000"), ("verify", "100,000"), ("report", "20,000")):
-        with pytest.raises(SystemExit):
-            main([command, "--help"])
+        assert main([command, "--help"]) == 0
         help_text = " ".join(capsys.readouterr().out.split())
         assert "--max-sample-params N" in help_text and f"default {limit})" in help_text
     x = ";".join(["1,1"] * 4)
@@ -153,8 +152,7 @@ def test_a_checked_function_that_never_returns_is_stopped_and_reported(tmp_path)
 
 
 def test_the_check_timeout_has_a_stated_default(capsys):
-    with pytest.raises(SystemExit):
-        main(["check", "--help"])
+    assert main(["check", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--timeout S" in help_text and "(default 10)" in help_text
     from verify.backprop_check import TIMEOUT

@@ -201,8 +201,8 @@ def test_pdf_without_pdflatex_says_so_in_one_line(monkeypatch, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--digits", "0"], "digits must be"),
-    (["--steps", "0"], "steps must be"),
+    (["--digits", "0"], "argument --digits: expected a whole number from 1 to 15, got '0'"),
+    (["--steps", "0"], "argument --steps: expected a whole number from 1 to 200, got '0'"),
     (["--pdf"], "give -o FILE.pdf"),
     (["--pdf", "--format", "md", "-o", "x"], "--format tex"),
 ])

@@ -13,7 +13,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from derive.commands.options import HelpFormatter
+from derive.commands.options import HelpFormatter, whole
 from derive.errors import DeriveError, OutputError, require
 
 #: seconds one call of the checked function may take (verify.backprop_check.TIMEOUT; not imported from there, so
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="fn(x, y, W1, b1, W2, b2, …) -> gradients in that order (NumPy arrays)")
     parser.add_argument("--sizes", required=True, metavar="N,N,…", help="layer sizes, e.g. 2,3,1")
     parser.add_argument("--activations", required=True, metavar="NAMES", help="one per layer, e.g. sigmoid,sigmoid")
-    parser.add_argument("--examples", type=int, default=100, metavar="N", help="networks to draw (default 100)")
+    parser.add_argument("--examples", type=whole(1), default=100, metavar="N", help="networks to draw, >= 1 (default 100)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the draws (default: random)")
     parser.add_argument("--counterexample", metavar="FILE.json",
                         help="when the pass is wrong, write the network it is wrong on here, as a spec file "

@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 from derive.commands.options import (
-    HelpFormatter, add_max_params, add_max_sample_params, add_optimizer, count, optimizer_from,
+    HelpFormatter, add_max_params, add_max_sample_params, add_optimizer, optimizer_from, whole,
 )
 from derive.errors import DeriveError, OutputError
 from derive.network import Network
 from derive.report import FORMATS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
+from derive.report.build import MAX_STEPS
+from derive.report.numformat import MAX_DIGITS
 
 #: Data whose samples × parameters exceed this are refused up front (--max-sample-params raises it): a report
 #: writes every sample's forward pass (the seed at 3,000 samples: 2 MB of Markdown in 27 s).
@@ -35,8 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="default: from -o FILE's suffix, else tex"
     )
-    parser.add_argument("--steps", type=count, default=1, metavar="N", help="optimizer steps (later ones as a table)")
-    parser.add_argument("--digits", type=count, default=4, metavar="N", help="decimal places shown")
+    parser.add_argument("--steps", type=whole(1, MAX_STEPS), default=1, metavar="N",
+                        help=f"optimizer steps, from 1 to {MAX_STEPS} (later ones as a table)")
+    parser.add_argument("--digits", type=whole(1, MAX_DIGITS), default=4, metavar="N",
+                        help=f"decimal places shown, from 1 to {MAX_DIGITS}")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the prose")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")
