@@ -34,7 +34,7 @@ def test_an_option_error_is_one_line_pointing_to_the_help(capsys, argv, prog, me
 
 
 @pytest.mark.parametrize("command, pieces", [
-    ("report", ["--steps N optimizer steps, from 1 to 200", "--digits N decimal places shown, from 1 to 15"]),
+    ("report", ["--steps N optimizer steps, from 1 to 200", "--digits N precision, from 1 to 15: decimal places, significant digits below 1, scientific notation below 1e-4 and from 1e6"]),
     ("check", ["--examples N networks to draw, >= 1", "--timeout S"]),
     ("verify", ["check N randomly drawn networks instead (N >= 1)"]),
 ])

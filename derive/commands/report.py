@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--steps", type=whole(1, MAX_STEPS), default=1, metavar="N",
                         help=f"optimizer steps, from 1 to {MAX_STEPS} (later ones as a table)")
     parser.add_argument("--digits", type=whole(1, MAX_DIGITS), default=4, metavar="N",
-                        help=f"decimal places shown, from 1 to {MAX_DIGITS}")
+                        help=f"precision, from 1 to {MAX_DIGITS}: decimal places, significant digits below 1, "
+                             "scientific notation below 1e-4 and from 1e6")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the prose")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex (needs -o FILE.pdf)")

@@ -26,12 +26,29 @@ _TEX_UNICODE = {
 }
 
 
+#: Superscript digits and minus (10⁻⁴ in prose): a run of them becomes one math superscript.
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-"))
+_SUPERSCRIPT_RUN = re.compile(f"[{''.join(_SUPERSCRIPTS)}]+")
+
+
 def tex_text(text: str, korean: bool = False) -> str:
     """Plain text for LaTeX: specials escaped, known symbols as math; other characters outside Latin-1 as
-    ``?`` (pdflatex cannot set them), except Hangul when the document loads kotex."""
+    ``?`` (pdflatex cannot set them), except Hangul when the document loads kotex.
+
+    >>> tex_text("below 10⁻⁴, from 10⁶, as 0 below 10⁻¹⁵")
+    'below 10$^{-4}$, from 10$^{6}$, as 0 below 10$^{-15}$'
+    """
     out = []
-    for char in text:
-        if char in _TEX_SPECIAL:
+    runs = {m.start(): m.group() for m in _SUPERSCRIPT_RUN.finditer(text)}
+    skip = 0
+    for i, char in enumerate(text):
+        if skip:
+            skip -= 1
+            continue
+        if i in runs:  # one math group: "$^{-}$$^{4}$" would open display math
+            out.append("$^{" + "".join(_SUPERSCRIPTS[c] for c in runs[i]) + "}$")
+            skip = len(runs[i]) - 1
+        elif char in _TEX_SPECIAL:
             out.append(_TEX_SPECIAL[char])
         elif char in _TEX_UNICODE:
             out.append(_TEX_UNICODE[char])
