@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from derive import json_text
+import textwrap
+
+from derive import json_text, naming
 
 from derive.backprop import MAX_OPERATIONS
 from derive.commands.options import (
@@ -52,6 +54,8 @@ def run(network: Network, args: argparse.Namespace) -> str:
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
         document = grads_document(derivation, form=args.form)
+        if isinstance(network, Network):  # how the names read in the report and in derive code
+            document["names"] = {"report": naming.units(network), "note": naming.note(network, "grads")}
         if opt is not None:
             document["optimizer"] = optimizer_step(derivation, opt)
         if args.hessian:
@@ -59,17 +63,25 @@ def run(network: Network, args: argparse.Namespace) -> str:
             document["hessian"] = {"names": H.names, "values": H.values.tolist()}
         return json_text.dumps(document) + "\n"
     if args.format == "latex":
-        return grads_latex(derivation, args.form)
+        return grads_latex(derivation, args.form) + _comment(naming.note(network, "grads"), "% ")
     text = _grads_text(derivation)  # the text table chooses its own form per line
     if args.hessian:
         H = hessian(derivation)
         text += "\nHessian ∂²L/∂p_i∂p_j:\n" + f"{'':<10}" + "".join(f" {n:>12}" for n in H.names) + "\n"
         text += "".join(f"{n:<10}" + "".join(f" {v:>12.6g}" for v in row) + "\n" for n, row in zip(H.names, H.values))
+    text += _comment(naming.note(network, "grads"), "")
     if opt is not None:
         step = optimizer_step(derivation, opt)
         text += f"\nafter one {opt.name} step (torch.optim.{opt.torch_name}, lr {step['lr']:g}):\n"
         text += "".join(f"{name:<10} {value:>16.10g}\n" for name, value in step["updated"].items())
     return text
+
+
+def _comment(note: str, prefix: str) -> str:
+    """``note`` wrapped to lines of at most 110 characters, each after ``prefix`` (``""`` when there is none)."""
+    if not note:
+        return ""
+    return "".join(f"{prefix}{line}\n" for line in textwrap.wrap(note, 110 - len(prefix), subsequent_indent="  "))
 
 
 def optimizer_step(derivation: Derivation, opt) -> dict:

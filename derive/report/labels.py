@@ -18,6 +18,9 @@ LABELS: dict[str, dict[str, str]] = {
         "batch of {batch}. Every number is rounded from the exact (float64) value: to {digits} decimal "
         "places, or {digits} significant digits below 1, in scientific notation below 10⁻⁴ and from 10⁶, as 0 below "
         "10⁻¹⁵; no rounded number is used again in a later step.",
+        "names": "Names in derive's other outputs: {report} here are {grads} in derive grads and "
+        "Derivation.compact; derive code takes each layer whole: {layers}.",
+        "names_layers": "Names in derive's other outputs: derive code takes each layer whole: {layers}.",
         "picture": "The network",
         "picture_caption": "Edges: weight, its value and the gradient of the loss with respect to it. "
         "Units: pre-activation z and activation value.",
@@ -113,6 +116,9 @@ LABELS: dict[str, dict[str, str]] = {
         "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 반올림한 값으로, 소수점 {digits}자리까지, "
         "1보다 작은 값은 유효숫자 {digits}자리로, 10⁻⁴ 미만과 10⁶ 이상은 과학적 표기법으로, 10⁻¹⁵ 미만은 0으로 나타내며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
+        "names": "다른 출력의 이름: 여기의 {report}는 derive grads와 Derivation.compact에서 {grads}입니다. "
+        "derive code는 층 전체를 하나로 받습니다: {layers}.",
+        "names_layers": "다른 출력의 이름: derive code는 층 전체를 하나로 받습니다: {layers}.",
         "picture": "신경망 구조",
         "picture_caption": "간선: 가중치, 그 값, 그리고 그 가중치에 대한 손실의 기울기. "
         "노드: 가중합 z와 활성화 값.",
