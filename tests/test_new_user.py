@@ -1,9 +1,9 @@
 """What a new user hit with torch models, report files and graph specs: each one line with the right status.
 
-A module with only buffers, or nothing at all, has nothing to differentiate; a class whose constructor needs
-arguments is named as such (the file ran); float --x into an embedding says how to give integer indices;
--o with a suffix that names no format is refused unless --format says; ops that form a cycle, or come before
-their inputs, are named as such."""
+A module with only buffers, or nothing at all, has nothing to differentiate; what the user's file prints
+goes to standard error; a class whose constructor needs arguments is named as such (the file ran); float --x
+into an embedding says how to give integer indices; -o with a suffix that names no format is refused unless
+--format says; ops that form a cycle, or come before their inputs, are named as such."""
 
 from __future__ import annotations
 
@@ -101,6 +101,32 @@ def test_a_class_whose_constructor_needs_arguments_is_named(models, capsys):
     assert status == 2 and len(err.splitlines()) == 1
     assert "NeedsArguments(hidden, *, act='tanh') needs arguments (hidden), and --torch makes the class with none" in err
     assert "give them defaults" in err and "running mods.py failed" not in err
+
+
+CHATTY = """
+import torch
+
+print("chatty.py imported")
+
+
+class Chatty(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        print("building Chatty")
+        self.fc = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_what_the_file_and_the_constructor_print_goes_to_standard_error(tmp_path, capsys):
+    (tmp_path / "chatty.py").write_text(CHATTY)
+    status = main(["grads", "--torch", f"{tmp_path / 'chatty.py'}:Chatty", "--x", "1,2", "--y", "0", "--loss", "mse",
+                   "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 0 and json.loads(out)["parameters"]  # standard output is the JSON alone
+    assert "chatty.py imported" in err and "building Chatty" in err
 
 
 def test_a_constructor_that_fails_is_not_the_file_failing(models, capsys):

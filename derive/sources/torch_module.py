@@ -265,10 +265,12 @@ def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> 
 
 @contextlib.contextmanager
 def _user_code(where: str, doing: str) -> Iterator[None]:
-    """Run a user's code: its failure is one line saying what was being done (running the file, making the
-    class), never a traceback."""
+    """Run a user's code: what it prints goes to standard error (standard output is derive's: JSON, a
+    report); its failure is one line saying what was being done (running the file, making the class), never
+    a traceback."""
     try:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     except DeriveError:
         raise
     except SystemExit as err:  # sys.exit() at the top level of the file, or in the class
