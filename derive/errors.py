@@ -50,8 +50,8 @@ class MissingExtraError(DeriveError):
 
 #: The optional packages, the extra of ``derive-grads`` that installs each, and what to run first.
 EXTRAS = {
-    "torch": ("torch", " (its CPU build first, to avoid a multi-GB CUDA download: "
-                       "pip install torch --index-url https://download.pytorch.org/whl/cpu)"),
+    "torch": ("torch", (" (its CPU build first, to avoid a multi-GB CUDA download: "
+                        "pip install torch --index-url https://download.pytorch.org/whl/cpu)")),
     "hypothesis": ("check", ""),
 }
 

@@ -8,15 +8,14 @@ into an embedding says how to give integer indices; -o with a suffix that names 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import derive  # noqa: E402
-from derive.cli import main  # noqa: E402
+import derive
+from derive.cli import main
 
 MODELS = '''
 import torch

@@ -141,7 +141,7 @@ def _networks(arch: Architecture, batch: st.SearchStrategy[int]) -> st.SearchStr
 TIMEOUT = 10.0
 
 
-class _Expired(BaseException):  # noqa: N818 - not an Exception: a student's `except Exception` cannot swallow it
+class _Expired(BaseException):  # not an Exception: a student's `except Exception` cannot swallow it
     """Raised inside the checked function when its call runs past the timeout."""
 
 

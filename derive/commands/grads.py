@@ -6,14 +6,18 @@ import argparse
 import textwrap
 
 from derive import json_text, naming
-
 from derive.backprop import MAX_OPERATIONS
 from derive.commands.options import (
-    HelpFormatter, add_max_params, add_max_sample_params, add_optimizer, count, optimizer_from,
+    HelpFormatter,
+    add_max_params,
+    add_max_sample_params,
+    add_optimizer,
+    count,
+    optimizer_from,
 )
 from derive.derivation import Derivation
-from derive.hessian import hessian
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
+from derive.hessian import hessian
 from derive.network import Network
 from derive.printing import plain_string
 

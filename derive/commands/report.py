@@ -15,7 +15,12 @@ import sys
 from pathlib import Path
 
 from derive.commands.options import (
-    HelpFormatter, add_max_params, add_max_sample_params, add_optimizer, optimizer_from, whole,
+    HelpFormatter,
+    add_max_params,
+    add_max_sample_params,
+    add_optimizer,
+    optimizer_from,
+    whole,
 )
 from derive.errors import DeriveError, OutputError
 from derive.network import Network

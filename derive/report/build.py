@@ -13,10 +13,10 @@ import math
 
 from derive.derivation import Derivation
 from derive.errors import DeriveError
+from derive.naming import report_fields
 from derive.network import Network
 from derive.report import backward, forward, matrix
 from derive.report.document import Document, Heading, Paragraph
-from derive.naming import report_fields
 from derive.report.labels import check_lang, label
 from derive.report.numformat import check_digits, fmt
 from derive.report.shown import Shown
