@@ -15,13 +15,14 @@ with interruptible_start():  # see derive.startup
     import os
     import sys
     from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any
 
     import numpy as np
 
     from derive.commands import check, code, grads, report, verify
-    from derive.commands.options import HelpFormatter
-    from derive.errors import DeriveError, did_you_mean, printable
+    from derive.commands.options import HelpFormatter, Parser
+    from derive.errors import DeriveError, decode_utf8, did_you_mean, printable
     from derive.network import Network
     from derive.ops import LOSSES, REDUCTIONS
     from derive.progress import Progress
@@ -85,7 +86,10 @@ def _main(argv: list[str]) -> int:
     if typo:
         print(f"derive: error: {typo}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    args = parser.parse_args(_attach_negative_values(argv))
+    try:
+        args = _parse(parser, _attach_negative_values(argv))
+    except SystemExit as done:  # --help, --version, or an option error already printed in one line
+        return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     # one command, then the process ends: the cyclic collector's passes over millions of derived objects
     # (seconds for a CNN) would free nothing that reference counting does not
     with gc_paused():
@@ -130,7 +134,7 @@ def _detach_stdout() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     statuses = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="derive",
         description="Exact symbolic gradients of neural networks, with numbers.",
         epilog=f"'derive COMMAND --help' describes a command and its defaults.\n\nexit status:\n{statuses}",
@@ -140,7 +144,19 @@ def _parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         add_source(command.add_parser(subparsers))
+    parser.commands = subparsers.choices  # type: ignore[attr-defined]  # name -> its parser, for its errors
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The options; an error is one line from the command's own parser, pointing to its help (exit 2)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser.commands[args.command]
+        options = [o for action in command._actions for o in action.option_strings]
+        hint = next((did_you_mean(u.split("=")[0], options) for u in unknown if u.startswith("-")), "")
+        command.error(f"unrecognized arguments: {' '.join(unknown)}.{hint}")
+    return args
 
 
 def _unknown_command(argv: list[str]) -> str:
@@ -229,7 +245,9 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
         if not isinstance(network, Network):
             raise DeriveError("--l2/--l1 are for chains; for a graph model, add the penalty in forward(x, y)")
         network = network.replace(**penalty)
-    return network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
+    network = network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)
+    _check_samples(network, args)
+    return network
 
 
 def _data(value: str | None, option: str) -> np.ndarray | None:
@@ -247,7 +265,8 @@ def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | An
     data = {"x": x, "y": y}
     if path != "-":
         return load_spec(path, data=data)
-    text = sys.stdin.read()
+    stdin = getattr(sys.stdin, "buffer", None)  # bytes, so that text that is not UTF-8 is one line, not a traceback
+    text = decode_utf8(stdin.read(), "stdin") if stdin is not None else sys.stdin.read()
     return loads_spec(text, format="json" if text.lstrip().startswith("{") else "toml", where="stdin", data=data)
 
 
@@ -256,10 +275,7 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
     limit = getattr(args, "max_params", None)
     if limit is None or getattr(args, "form", None) == "tensor":  # the tensor form grows with the ops, not the count
         return
-    if isinstance(network, Network):  # counted from the shapes: no parameter objects for a large network
-        count = sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
-    else:
-        count = len(network.parameters())
+    count = _parameter_count(network)
     if count > limit and args.command in ("grads", "report") and getattr(args, "form", None) == "auto":
         args.form = "tensor"  # past the scalar forms' limit, auto takes the tensor form
         return
@@ -267,6 +283,28 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
         raise DeriveError(
             f"the network has {count:,} parameters; derive {args.command} is limited to {limit:,} "
             f"before it starts, as the time grows with the count (raise the limit with --max-params {count})"
+        )
+
+
+def _parameter_count(network: Network | Any) -> int:
+    """Counted from the shapes: no parameter objects for a large network."""
+    from derive.report import _count
+
+    return _count(network)
+
+
+def _check_samples(network: Network | Any, args: argparse.Namespace) -> None:
+    """Refuse data over ``--max-sample-params`` (samples × parameters) before the scalar forms are built: each
+    gradient sums over every sample."""
+    limit = getattr(args, "max_sample_params", None)
+    if limit is None or getattr(args, "form", None) == "tensor":  # the tensor form does not sum scalar terms
+        return
+    samples, parameters = network.batch, _parameter_count(network)
+    if samples * parameters > limit:
+        raise DeriveError(
+            f"{samples:,} samples × {parameters:,} parameters = {samples * parameters:,}; derive {args.command} "
+            f"is limited to {limit:,} before it starts, as each gradient sums over every sample (give fewer "
+            f"samples, or raise the limit with --max-sample-params {samples * parameters})"
         )
 
 
@@ -289,8 +327,27 @@ def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray
     if args.eval:
         module.eval()
     # no --loss: forward(x, y) computes the loss itself (refused with a clear message if it does not)
-    return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction,
-                      inputs=inputs or None)
+    try:
+        return from_torch(module, loss=args.loss, x=x, y=y, lr=args.lr or 1.0, reduction=args.reduction,
+                          inputs=inputs or None)
+    except DeriveError as err:
+        if x is not None and x.dtype.kind == "f" and _wants_indices(str(err)):
+            raise DeriveError(_indices_message(args.x, x, type(module).__name__)) from None
+        raise
+
+
+def _wants_indices(message: str) -> bool:
+    """Whether torch refused float data where it takes integer indices (an embedding, gather, one_hot)."""
+    text = message.lower()
+    return ("indices" in text or "index" in text) and any(kind in text for kind in ("long", "int64", "int32", "integer"))
+
+
+def _indices_message(given: str, x: np.ndarray, model: str) -> str:
+    floats = "the text form of --x gives floats" if not Path(given).suffix else f"these are floats ({x.dtype})"
+    sample = np.array2string(x.reshape(-1)[:3].astype(np.int64), separator=", ")
+    return (f"--x {given}: {model} takes integer indices (as an nn.Embedding does), but {floats}: save the indices "
+            f"as an integer array, e.g. numpy.save('x.npy', numpy.array({sample}, dtype=numpy.int64)), and give "
+            "--x x.npy (or a .json file of whole numbers)")
 
 
 def _version() -> str:

@@ -111,12 +111,14 @@ class Hessian:
         return sp.diff(d.closed(first), symbol[second])
 
     def _repr_markdown_(self) -> str:
+        from derive.report.numformat import fmt  # as reports show numbers
+
         names = self.derivation.graph.latex_names
         symbols = [p.symbol for p in self.derivation.parameters]
         if len(symbols) > 12:
             return f"**Hessian** of {self.derivation.network.name}: {len(symbols)} × {len(symbols)} (too large to show)"
         head = " & ".join(["", *(names[s] for s in symbols)])
-        rows = [" & ".join([names[s], *(f"{v:.4f}" for v in row)]) for s, row in zip(symbols, self.values)]
+        rows = [" & ".join([names[s], *(fmt(v, 4) for v in row)]) for s, row in zip(symbols, self.values)]
         body = r" \\ ".join([head, *rows])
         return (f"**Hessian** of {self.derivation.network.name} (∂²L/∂p_i∂p_j):\n\n$$\n\\begin{{array}}{{r|"
                 f"{'r' * len(symbols)}}}\n{body}\n\\end{{array}}\n$$\n")

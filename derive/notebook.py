@@ -23,7 +23,10 @@ FORM_OPERATIONS = 60
 
 
 def _number(value: float) -> str:
-    return f"{value:.4f}" if abs(value) >= 5e-5 or value == 0 else f"{value:.3e}"
+    """As a report shows it at 4 digits (plain text: 7.437e-5, 1.616e306)."""
+    from derive.report.numformat import fmt, plain
+
+    return plain(fmt(value, 4))
 
 
 def derivation_markdown(d: Any) -> str:

@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Regenerate the generated parts of docs/: the residual block's report (Markdown) and its rendered pages.
-# tests/test_docs.py checks that docs/residual-block-report.md is what derive prints today.
+# Regenerate the generated parts of docs/: the seed's rendered pages (the tutorial), the residual block's,
+# the BPTT and the CNN reports (Markdown) and their rendered pages.
+# tests/test_docs.py checks that the docs/*-report.md files are what derive prints today.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The tutorial: the seed report's first page (the network, the forward pass) and third (layer 1's gradients).
+tmp="$(mktemp -d)"
+.venv/bin/derive report --example seed --pdf -o "$tmp/seed.pdf"
+pdftoppm -png -r 80 -f 1 -l 1 "$tmp/seed.pdf" "$tmp/page1"
+pdftoppm -png -r 80 -f 3 -l 3 "$tmp/seed.pdf" "$tmp/page3"
+cp "$tmp"/page1*.png docs/images/seed-report-page1.png
+cp "$tmp"/page3*.png docs/images/seed-report-page3.png
+rm -rf "$tmp"
 DATA=(--torch examples/residual_block.py:ResidualBlock --x "1,1;0.5,-1" --y "0;1" --loss bce)
 .venv/bin/derive report "${DATA[@]}" --format md -o docs/residual-block-report.md
 tmp="$(mktemp -d)"

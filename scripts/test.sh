@@ -2,7 +2,7 @@
 # Set up everything the test suite needs on a fresh machine, then run it. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
+bash scripts/setup.sh all
 # The report tests compile every LaTeX report with pdflatex (Korean ones with kotex) and render every
 # Markdown formula with KaTeX.
 if ! command -v pdflatex >/dev/null 2>&1 || ! kpsewhich kotex.sty >/dev/null 2>&1; then

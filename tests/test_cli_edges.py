@@ -130,7 +130,7 @@ def test_a_mistyped_command_gets_a_suggestion():
     "command, expected",
     [
         ("grads", ["--format {text,latex,json}", "(default: text)", "default 10,000"]),
-        ("report", ["default: from -o FILE's suffix, else tex", "optimizer steps (later ones as a table) (default: 1)",
+        ("report", ["default: from -o FILE's suffix, else tex", "optimizer steps, from 1 to 200 (later ones as a table) (default: 1)",
                     "(default: en)", "default 500"]),
         ("verify", ["(default: cpu)", "(default: float64)", "(default 0)", "default 10,000"]),
     ],
@@ -142,11 +142,12 @@ def test_help_pages_state_the_defaults(command, expected):
         assert " ".join(piece.split()) in text, piece
 
 
-@pytest.mark.parametrize("option", ["--max-params", "--max-ops", "--steps", "--digits"])
-def test_negative_limits_are_refused(option):
+@pytest.mark.parametrize("option, expected", [("--max-params", ">= 0"), ("--max-ops", ">= 0"), ("--steps", "from 1 to 200"),
+                                              ("--digits", "from 1 to 15")])
+def test_negative_limits_are_refused(option, expected):
     command = "grads" if option == "--max-ops" else "report"
     result = _run(command, "--example", "seed", option, "-1")
-    assert result.returncode == 2 and "expected a whole number >= 0, got '-1'" in result.stderr
+    assert result.returncode == 2 and f"expected a whole number {expected}, got '-1'" in result.stderr
 
 
 def test_a_network_over_the_limit_is_refused_up_front_with_its_size_and_the_option(capsys):

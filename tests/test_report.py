@@ -23,10 +23,11 @@ from tests.test_report_tools import katex, markdown_math, need, need_pdflatex  #
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
-# reference.md (float64 torch), rounded to 4 places.
+# reference.md (float64 torch), rounded to 4 places, and below 0.1 to 4 significant digits (the note's
+# −0.0162 and 0.0103 are −0.016160061 and 0.010319305).
 SEED_NUMBERS = {
     "z1": "0.6478", "z2": "0.7225", "σ1": "0.6565", "σ2": "0.6732", "z3": "-0.3415", "ŷ": "0.4154",
-    "L": "0.5369", "dW5": "0.2727", "dW6": "0.2797", "dW1": "-0.0162", "dW3": "0.0103",
+    "L": "0.5369", "dW5": "0.2727", "dW6": "0.2797", "dW1": "-0.01616", "dW3": "0.01032",
     "W5'": "-0.4452", "W6'": "-0.1668", "b3'": "-0.7197", "W1'": "0.4514", "W3'": "0.1848",
 }
 
@@ -44,7 +45,7 @@ def test_seed_report_shows_the_reference_numbers():
     md = derive.report(derive.examples.seed(), format="md")
     d = SEED_NUMBERS
     assert display(md, "z_{1}").endswith(r"0.4352 \cdot 1 + 0.3545 \cdot 1 - 0.1419 = " + d["z1"])
-    assert display(md, "z_{2}").endswith(r"0.1951 \cdot 1 + 0.4835 \cdot 1 + 0.0439 = " + d["z2"])  # + b2
+    assert display(md, "z_{2}").endswith(r"0.1951 \cdot 1 + 0.4835 \cdot 1 + 0.04390 = " + d["z2"])  # + b2
     assert display(md, r"\sigma_{1}").endswith(r"\frac{1}{1 + e^{-0.6478}} = " + d["σ1"])
     assert display(md, r"\sigma_{2}").endswith("= " + d["σ2"])
     # σ2 is shown as 0.6732 and the same rounding appears in z3 (the note used 0.6731 there)
@@ -89,10 +90,13 @@ def test_three_steps_show_the_losses_and_render_in_katex(katex):  # noqa: F811
 
 
 def test_digits_8_on_a_spec_file_prints_8_places(capsys):
+    """8 decimal places from 1 on, 8 significant digits below (the spec's given data, 0.05, as 0.050000000)."""
     assert main(["report", "--spec", str(ROOT / "examples/classic_2_2_2.toml"), "--digits", "8", "--format", "md"]) == 0
     md = capsys.readouterr().out
-    decimals = {len(n.split(".")[1]) for n in re.findall(r"\d+\.\d+", md)}
-    assert decimals == {8}, decimals
+    numbers = re.findall(r"\d+\.\d+", md)
+    decimals = {len(n.split(".")[1]) for n in numbers if float(n) >= 1}
+    significant = {len(n.replace(".", "").lstrip("0")) for n in numbers if float(n) < 1}
+    assert decimals <= {8} and significant == {8}, (decimals, significant)
 
 
 REPORTS = {
@@ -203,8 +207,8 @@ def test_pdf_without_pdflatex_says_so_in_one_line(monkeypatch, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--digits", "0"], "digits must be"),
-    (["--steps", "0"], "steps must be"),
+    (["--digits", "0"], "argument --digits: expected a whole number from 1 to 15, got '0'"),
+    (["--steps", "0"], "argument --steps: expected a whole number from 1 to 200, got '0'"),
     (["--pdf"], "give -o FILE.pdf"),
     (["--pdf", "--format", "md", "-o", "x"], "--format tex"),
 ])

@@ -1,9 +1,13 @@
 """The report checks itself: every printed equation is re-read and re-computed from its printed numbers.
 
 For every display of a report: each part made of numbers alone is evaluated (interval arithmetic on the
-printed, rounded numbers) and must agree with the printed result within rounding; and the printed result
-must be the engine's value rounded (and, for gradients of drawn networks, torch autograd's). Run over the
-seed, the spec examples, a batch, several steps and networks drawn by hypothesis.
+printed, rounded numbers; an optimizer's constants such as β₂ = 0.999 are exact) and must agree with the
+printed result within rounding; and the printed result must be the engine's value correctly rounded, shown
+to the precision the report states: ``digits`` decimal places from 1 on, ``digits`` significant digits below
+(a value shown as 0.0001 carries one digit, and a reader who recomputes v̂ = 0.0001/(1 − 0.999) gets 0.1
+where 0.0744 is printed), scientific notation below 10⁻⁴ and from 10⁶, 0 below 10⁻¹⁵ (float64's rounding). The tables (gradients, training steps)
+are checked the same way. Run over the seed, the spec examples, a batch, several steps, every optimizer and
+networks drawn by hypothesis.
 """
 
 from __future__ import annotations
@@ -23,16 +27,70 @@ from tests.test_report_tools import NotNumeric, Unreadable, evaluate, meets, rea
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
+#: a printed number: sign, whole digits, decimals, and a power of ten (LaTeX ``\cdot 10^{e}``, text ``e-5``)
+_PRINTED = re.compile(r"(-?)(?:(\d+)(?:\.(\d+))?(?:\\cdot)?)?(?:10\^\{(-?\d+)\}|e([+-]?\d+))?")
+
+
+def read_printed(text: str) -> tuple[float, float, int, int, bool] | None:
+    """A printed number as (value, half a unit of its last digit, decimals, significant digits, scientific);
+    None when it is no number."""
+    t = text.replace(" ", "").replace("−", "-")
+    match = _PRINTED.fullmatch(t)
+    if not match or not (match.group(2) or match.group(4)):
+        return None
+    sign, whole, decimals, power, e = match.groups()
+    exponent = int(power if power is not None else e if e is not None else 0)
+    scientific = power is not None or e is not None
+    mantissa = f"{whole or '1'}.{decimals}" if decimals else (whole or "1")
+    value = float(f"{sign}{mantissa}") * 10.0**exponent
+    places = len(decimals or "")
+    half = 0.5 * 10.0 ** (exponent - places) if decimals or not scientific else 0.0
+    if not decimals and not scientific:
+        half = 0.0  # a whole number is exact
+    significant = len((mantissa.replace(".", "")).lstrip("0"))
+    return value, half, places, significant, scientific
+
 
 def rounded(value: float, digits: int) -> set[str]:
-    """The printed forms a value may take: rounded to ``digits`` places (or whole, if it is)."""
-    text = f"{value:.{digits}f}"
+    """The printed forms a value may take under the module docstring's rule (LaTeX without spaces, and text),
+    or whole, if it is."""
+    size = abs(value)
+    if size < 1e-15:  # float64's rounding of quantities of order 1: shown as 0
+        value = size = 0.0
+    if size and (size < 1e-4 or size >= 1e6):
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return {f"{mantissa}e{int(exponent)}", rf"{mantissa}\cdot10^{{{int(exponent)}}}"}
+    text = f"{value:.{digits}f}" if size >= 1 or size == 0 else f"{value:#.{digits}g}"
+    if abs(float(text)) >= 1:
+        text = f"{value:.{digits}f}"
     if text.startswith("-") and not text.strip("-0."):
         text = text[1:]
-    forms = {text}
-    if float(value).is_integer():
-        forms.add(str(int(value)))
-    return forms
+    return {text, str(int(value))} if float(value).is_integer() else {text}
+
+
+def check_printed(text: str, value: float, digits: int, where: str) -> None:
+    """``text`` is ``value`` correctly rounded, to the precision the report states (module docstring)."""
+    read = read_printed(text)
+    assert read is not None, f"{where}: {text!r} is not a printed number"
+    shown, half, places, significant, scientific = read
+    if half == 0.0 and not scientific and float(value).is_integer() and shown == value:
+        return  # a whole number, exact (given data: x = 1, y = 0)
+    if abs(value) < 1e-15:  # below float64's rounding of quantities of order 1: 0, to `digits` places
+        assert shown == 0 and places == digits and not scientific, f"{where}: {text} for {value!r}: expected 0"
+        return
+    assert abs(value - shown) <= half * (1 + 1e-9) + 1e-12 * abs(value), (
+        f"{where}: printed {text}, but the engine's value is {value!r}")
+    size = abs(value)
+    assert scientific == (size != 0 and (size < 1e-4 or size >= 1e6)), (
+        f"{where}: {text} for {value!r}: scientific notation is for magnitudes below 1e-4 and from 1e6 only")
+    if half == 0.0 and not scientific:  # a whole number: exact
+        assert float(value).is_integer(), f"{where}: {text} for {value!r}: a whole number must be exact"
+        return
+    if scientific or 0 < abs(shown) < 1:
+        assert significant == digits, (
+            f"{where}: {text} for {value!r} shows {significant} significant digits, not {digits}")
+    else:
+        assert places == digits, f"{where}: {text} for {value!r} shows {places} decimal places, not {digits}"
 
 
 def engine_values(d: derive.Derivation) -> dict[str, object]:
@@ -78,9 +136,10 @@ def engine_values(d: derive.Derivation) -> dict[str, object]:
     return out
 
 
-def check_arithmetic(lhs: str, parts: list[str]) -> int:
+def check_arithmetic(lhs: str, parts: list[str], exact: frozenset[str] = frozenset()) -> int:
     """Every part of a display made of numbers alone must agree with its last part (the value), within the
-    rounding of the printed numbers; returns how many parts were computed (0 for a formula without numbers).
+    rounding of the printed numbers (``exact``: constants printed as they are); returns how many parts were
+    computed (0 for a formula without numbers).
 
     Only parts that name a symbol are skipped (`NotNumeric`); numbers the reader cannot read fail
     (`Unreadable`), so that no printed arithmetic goes unchecked for want of a reader."""
@@ -91,7 +150,7 @@ def check_arithmetic(lhs: str, parts: list[str]) -> int:
     computed = 0
     for part in parts[:-1]:
         try:
-            shown = evaluate(part)
+            shown = evaluate(part, exact)
         except NotNumeric:
             continue
         computed += 1
@@ -99,11 +158,79 @@ def check_arithmetic(lhs: str, parts: list[str]) -> int:
     return computed
 
 
-def check_report(net: derive.Network, digits: int = 4, steps: int = 1) -> int:
-    """Re-read and re-compute every equation of the Markdown report; returns how many parts were computed."""
-    text = derive.report(net, format="md", digits=digits, steps=steps)
-    d = derive.derive(net)
+def optimizer_values(d: derive.Derivation, history) -> tuple[dict[str, float], frozenset[str]]:
+    """What each printed line of the optimizer's update stands for (its quantities, by the left-hand side the
+    optimizer writes), and the constants it prints exactly (β, 1 − β, ε, the rate)."""
+    from derive.training import learning_rate
+    from derive.training.optimizers import constant
+
+    opt, quantities = history.optimizer, history.updates[0]
+    values: dict[str, float] = {}
+    tags: dict[str, float] = {}
+
+    def tag(value: float) -> str:  # prints a marker for each number, to learn which value ends each line
+        tags[f"⟨{len(tags)}⟩"] = value
+        return f"⟨{len(tags) - 1}⟩"
+
+    names = d.graph.latex_names
+    for p in d.parameters:
+        if p.name in quantities:
+            for lhs, *parts in opt.equations(names[p.symbol], quantities[p.name], tag, "α", 1):
+                values[lhs] = tags[parts[-1]]
+    options = [v for k, v in opt.options().items() if isinstance(v, float) and k != "lr"]
+    options += [b for k, v in opt.options().items() if isinstance(v, tuple) for b in v]
+    constants = {constant(v) for v in options} | {constant(1 - v) for v in options if 0 < v < 1}
+    constants.add(constant(learning_rate(opt, d.network)))
+    return values, frozenset(c for c in constants if "." in c)
+
+
+def check_tables(text: str, history, final_loss: float, digits: int) -> int:
+    """The gradient table and the training steps' tables against the engine; returns how many cells."""
+    d = history.steps[0]
+    after = history.steps[1].network if len(history.steps) > 1 else history.final
+    updated = {q.name: q.value for q in after.parameters()}
+    rows = {p.name: (p.parameter.value, p.gradient, updated[p.name]) for p in d.parameters}
+    checked = 0
+    table = text.split("| parameter | value | gradient | updated |")[1].strip().splitlines()[1:]
+    for line in table:
+        if not line.startswith("|"):
+            break
+        name, *cells = (c.strip() for c in line.strip("|").split("|"))
+        for cell, value, column in zip(cells, rows[name], ("value", "gradient", "updated")):
+            check_printed(cell, value, digits, f"gradient table, {name} {column}")
+            checked += 1
+    if len(history.steps) > 1:
+        losses = [*history.losses, final_loss]
+        values = [{p.name: p.parameter.value for p in step.parameters} for step in history.steps]
+        values.append({p.name: p.value for p in history.final.parameters()})
+        for block in text.split("| t | L |")[1:]:
+            header = ["t", "L", *(c.strip() for c in block.splitlines()[0].strip("|").split("|"))]
+            for line in block.splitlines()[2:]:
+                if not line.startswith("|"):
+                    break
+                t, *cells = (c.strip() for c in line.strip("|").split("|"))
+                for cell, column in zip(cells, header[1:]):
+                    value = losses[int(t)] if column == "L" else values[int(t)][column]
+                    check_printed(cell, value, digits, f"steps table, t = {t}, {column}")
+                    checked += 1
+    return checked
+
+
+def check_report(net: derive.Network, digits: int = 4, steps: int = 1, optimizer=None) -> int:
+    """Re-read and re-compute every equation and table of the Markdown report; returns how many parts were
+    computed."""
+    from derive.report.build import with_rate
+    from derive.training import train
+
+    text = derive.report(net, format="md", digits=digits, steps=steps, optimizer=optimizer)
+    network, opt = with_rate(net, None if optimizer is None else derive.training.optimizer(optimizer))
+    history = train(network, steps, opt)
+    d = history.steps[0]
     expected = {" ".join(k.split()): v for k, v in engine_values(d).items()}
+    exact: frozenset[str] = frozenset()
+    if optimizer is not None:
+        values, exact = optimizer_values(d, history)
+        expected.update({" ".join(k.split()): v for k, v in values.items()})
     computed = 0
     equations = read_equations(text)
     assert equations, "a report without equations"
@@ -113,7 +240,7 @@ def check_report(net: derive.Network, digits: int = 4, steps: int = 1) -> int:
             evaluate(parts[-1])
         except NotNumeric:
             continue  # a formula without numbers (closed forms)
-        computed += check_arithmetic(lhs, parts)
+        computed += check_arithmetic(lhs, parts, exact)
         key = next((k for k in expected if " ".join(re.findall(r"\\[A-Za-z]+|\S", k)) == lhs_key), None)
         if key is None:
             raise AssertionError(f"no engine value for {lhs!r}")
@@ -124,11 +251,11 @@ def check_report(net: derive.Network, digits: int = 4, steps: int = 1) -> int:
             assert [len(row) for row in printed] == [len(row) for row in engine], f"{lhs}: shape"
             for erow, prow in zip(engine, printed):
                 for v, c in zip(erow, prow):
-                    assert c in rounded(v, digits), f"{lhs}: printed {c}, the engine's value is {v!r}"
+                    check_printed(c, v, digits, lhs)
         else:
-            assert parts[-1].replace(" ", "") in rounded(engine, digits), (
-                f"{lhs} = {parts[-1]}, but the engine's value is {engine!r}"
-            )
+            check_printed(parts[-1], engine, digits, lhs)
+    final = derive.Derivation(history.final).loss if steps > 1 else None
+    computed += check_tables(text, history, final, digits)
     return computed
 
 
@@ -152,6 +279,88 @@ def test_batch_report_checks_itself():
 
 def test_later_steps_check_themselves():
     assert check_report(derive.examples.seed(), steps=3) >= 30
+
+
+OPTIMIZERS = [
+    derive.training.optimizer("adam", lr=0.1),
+    derive.training.optimizer("adamw", lr=0.1, weight_decay=0.01, amsgrad=True),
+    derive.training.optimizer("rmsprop", lr=0.01, momentum=0.5, centered=True),
+    derive.training.optimizer("adagrad", lr=0.1, lr_decay=0.01),
+    derive.training.optimizer("sgd", lr=0.5, momentum=0.9, nesterov=True, weight_decay=0.001),
+    derive.training.optimizer("sgd", lr=0.5, maximize=True),
+]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=lambda o: o.name)
+def test_every_optimizer_report_checks_itself(optimizer):
+    """Each line of the update (m, v, m̂, v̂, the buffers, the step) is its quantity correctly rounded, shown to
+    the stated precision, and re-computes from its printed numbers; the steps' tables too."""
+    assert check_report(derive.examples.seed(), optimizer=optimizer) >= 40
+    assert check_report(derive.examples.seed(), optimizer=optimizer, steps=3, digits=3) >= 40
+
+
+def test_a_reader_recomputes_adams_v_hat_from_its_printed_numbers():
+    """The Adam report's v̂ = v/(1 − β₂) was printed 0.0001/(1 − 0.999) = 0.0744: a reader gets 0.1. Every
+    printed v now carries `digits` significant digits, so recomputing it gives the printed v̂."""
+    text = derive.report(derive.examples.seed(), format="md", optimizer="adam", lr=0.1)
+    lines = [(lhs, parts) for lhs, parts in read_equations(text) if lhs.startswith(r"\hat { v }")]
+    assert len(lines) == 9
+    for lhs, parts in lines:
+        numerator = re.match(r"\\frac \{ (.*?) \} \{ 1 - 0.999 \^ \{ 1 \} \}", parts[1]).group(1)
+        v = read_printed(numerator.replace(" ", ""))
+        v_hat = read_printed(parts[-1].replace(" ", ""))
+        assert v[3] == 4, f"{lhs}: v printed as {numerator}"
+        assert abs(v[0] / (1 - 0.999) - v_hat[0]) <= 10 * v_hat[1], (lhs, numerator, parts[-1])
+
+
+def test_the_check_catches_a_report_that_shows_decimal_places_only(monkeypatch):
+    """The self-check itself: with the old rule (4 decimal places for every value), the Adam report's
+    v = 0.0001 and v̂ = 0.0744 are refused."""
+    from derive.report import shown
+
+    monkeypatch.setattr(shown, "fmt", lambda value, digits, exact=False: (
+        str(int(value)) if exact and float(value).is_integer() else f"{value:.{digits}f}".replace("-0.0000", "0.0000")))
+    with pytest.raises(AssertionError, match="significant digits, not 4"):
+        check_report(derive.examples.seed(), optimizer=derive.training.optimizer("adam", lr=0.1))
+
+
+@pytest.mark.parametrize("fmt", ["md", "tex", "html"])
+def test_huge_values_are_in_scientific_notation_in_every_format(fmt):
+    """--lr 1e308 --steps 3 printed 300-digit numbers: every number is at most a few digits now."""
+    net = derive.examples.seed().replace(lr=1e308)
+    text = derive.report(net, format=fmt, steps=3)
+    longest = max(re.findall(r"[0-9]+(?:\.[0-9]+)?", text), key=len)
+    assert len(longest) <= 8, longest
+    assert "10^{308}" in text or "1e308" in text
+    if fmt == "md":
+        assert "| W5 | -0.1725 | 0.2727 | -2.727e307 |" in text  # tables in text: e-notation
+        assert check_report(net, steps=3) >= 30
+
+
+def test_huge_values_compile_to_a_pdf_whose_lines_fit():
+    """The report at lr 1e308 compiles, and none of its lines is wider than those of the same report at lr 1
+    (a table of numbers in scientific notation too wide for the page is split by columns)."""
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from tests.test_report_tools import need_pdflatex
+
+    need_pdflatex()
+
+    def overfull(lr: float) -> list[float]:
+        tex = derive.report(derive.examples.seed().replace(lr=lr), format="tex", steps=3)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "r.tex").write_text(tex)
+            done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                                   "r.tex"], cwd=tmp, capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "openin_any": "p"}, check=False)
+            log = (Path(tmp) / "r.log").read_text(errors="replace")
+        assert done.returncode == 0, log[-2000:]
+        return sorted(float(m) for m in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log))
+
+    assert overfull(1e308) == overfull(1.0)
 
 
 @st.composite

@@ -196,9 +196,10 @@ class Reader:
     """A recursive-descent reader of the numeric LaTeX derive prints (numbers, + - · ⊙, fractions, e^,
     log, tanh, max, the indicator, matrices); anything else it meets raises `Unreadable`."""
 
-    def __init__(self, latex: str) -> None:
+    def __init__(self, latex: str, exact: frozenset[str] = frozenset()) -> None:
         self.tokens = _TOKEN.findall(latex)
         self.pos = 0
+        self.exact = exact  # printed decimals that are exact constants (an optimizer's 0.999), not roundings
 
     def peek(self) -> str:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
@@ -271,12 +272,12 @@ class Reader:
             exponent = self.group() if self.peek() == "{" else number(self.take())  # x^{2} or x^2
             assert exponent.lo == exponent.hi, "only exact exponents"
             n = int(exponent.lo)
-            result = base
-            for _ in range(n - 1):
+            result = I(1.0, 1.0)
+            for _ in range(abs(n)):
                 result = result * base
             if n % 2 == 0 and base.lo < 0 < base.hi:
                 result = I(0.0, result.hi)
-            return result
+            return I(1.0, 1.0) / result if n < 0 else result  # 10^{-5} of scientific notation
         return base
 
     def group(self):
@@ -288,7 +289,7 @@ class Reader:
     def atom(self):
         token = self.take()
         if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", token):
-            return number(token)
+            return I(float(token), float(token)) if token in self.exact else number(token)
         if token == "{":
             value = self.expr()
             self.take("}")
@@ -307,6 +308,9 @@ class Reader:
         if token == "e":
             self.take("^")
             return monotone(math.exp, self.group())
+        if token == r"\sqrt":
+            value = self.group()
+            return monotone(math.sqrt, I(max(value.lo, 0.0), max(value.hi, 0.0)))
         if token in (r"\log", r"\tanh"):
             f = math.log if token == r"\log" else math.tanh
             if self.peek() == "{":
@@ -371,15 +375,16 @@ class Reader:
         raise Unreadable(token)
 
 
-def evaluate(latex: str):
-    """The interval (or matrix of intervals) of a printed numeric expression.
+def evaluate(latex: str, exact: frozenset[str] = frozenset()):
+    """The interval (or matrix of intervals) of a printed numeric expression. ``exact``: decimals printed as
+    they are (constants such as β₂ = 0.999), read as exact numbers.
 
     `NotNumeric` if it names a symbol (a formula, skipped by the checks); `Unreadable`, an assertion error,
     if it is made of numbers alone and still cannot be read (a check that would otherwise be skipped).
     """
     if has_symbols(latex):
         raise NotNumeric(latex)
-    return Reader(latex).read()
+    return Reader(latex, exact).read()
 
 
 def read_equations(markdown: str) -> list[tuple[str, list[str]]]:
@@ -436,6 +441,16 @@ def test_reader_evaluates_printed_arithmetic_with_rounding_intervals():
     assert not evaluate(r"0.1951 \cdot 1 + 0.4835 \cdot 1 - 0.0439").meets(number("0.7225"))  # the note's sign
     matrix = evaluate(r"\frac{1}{2} \begin{bmatrix} 1 & 1 \end{bmatrix} \begin{bmatrix} 2 \\ 4 \end{bmatrix}")
     assert matrix == [[I(3.0, 3.0)]]
+
+
+def test_reader_reads_scientific_notation_and_roots():
+    assert evaluate(r"7.437 \cdot 10^{-5}").meets(I(7.437e-5, 7.437e-5))
+    value = evaluate(r"\frac{7.438 \cdot 10^{-5}}{1 - 0.999^{1}}", exact=frozenset({"0.999"}))
+    assert value.lo < 0.07438 < value.hi and value.hi - value.lo < 2e-5  # as tight as its printed inputs
+    loose = evaluate(r"\frac{0.0001}{1 - 0.999^{1}}", exact=frozenset({"0.999"}))
+    assert loose.meets(number("0.0744")) and loose.hi - loose.lo > 0.09  # one significant digit: anything goes
+    assert evaluate(r"\sqrt{0.07439} + 10^{-8}").meets(number("0.2727"))
+    assert evaluate(r"-1.000 \cdot 10^{308}").hi < -9.99e307
 
 
 def test_reader_refuses_symbols():

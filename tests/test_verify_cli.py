@@ -54,7 +54,7 @@ def test_random_networks_verify_quickly():
     ("argv", "message"),
     [
         (["verify"], "no network given"),
-        (["verify", "--random", "0"], "--random needs a number of networks >= 1"),
+        (["verify", "--random", "0"], "argument --random: expected a whole number >= 1, got '0'"),
         (["verify", "--random", "2", "--example", "seed"], "--random draws its own networks"),
         (["verify", "--example", "seed", "--rtol", "-1"], "--rtol must be a number >= 0"),
         (["verify", "--example", "nope"], "unknown example 'nope'"),

@@ -18,23 +18,26 @@ True
 
 from __future__ import annotations
 
+import inspect
 import random
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
 
 from derive.derivation import Derivation
-from derive.errors import DeriveError
+from derive.errors import DeriveError, require
 from derive.network import Architecture, Linear, Network
 from derive.numeric import evaluate
 from derive.ops import activation, loss as lookup_loss
 from verify.compile import arguments, tensor_shapes
 from verify.tolerances import magnitude, policy
+
+if TYPE_CHECKING:  # hypothesis is imported where networks are drawn: verify.check needs none
+    from hypothesis import strategies as st
 
 #: The numbers networks are drawn from: simple, nonzero (a zero input would hide a wrong weight gradient).
 NUMBERS = (0.5, -0.5, 1.0, -1.0, 0.25, -0.25, 1.5, -1.5, 2.0, -2.0, 0.75, -0.75)
@@ -109,6 +112,8 @@ def _chain_text(net: Network, layer: int, kind: str) -> list[str]:
 
 
 def _networks(arch: Architecture, batch: st.SearchStrategy[int]) -> st.SearchStrategy[Network]:
+    from hypothesis import strategies as st
+
     number = st.sampled_from(NUMBERS)
     spec = lookup_loss(arch.loss)
 
@@ -132,6 +137,47 @@ def _networks(arch: Architecture, batch: st.SearchStrategy[int]) -> st.SearchStr
     return draw()
 
 
+#: Seconds one call of the checked function may take before the check stops it (``timeout=``, --timeout).
+TIMEOUT = 10.0
+
+
+class _Expired(BaseException):  # not an Exception: a student's `except Exception` cannot swallow it
+    """Raised inside the checked function when its call runs past the timeout."""
+
+
+class _Calls:
+    """Calls of the checked function, each stopped after ``timeout`` seconds (by SIGALRM: in the main thread of
+    a POSIX process; elsewhere calls run without a limit). After one call has run out, the function is not
+    called again: every later network counts as failing, and ``expired`` holds the first that ran out."""
+
+    def __init__(self, fn: Callable, timeout: float | None) -> None:
+        self.fn, self.timeout = fn, timeout
+        self.expired: Network | None = None
+        self._running = False
+
+    def __call__(self, net: Network) -> Any:
+        if self.expired is not None:
+            raise _Expired
+        if not self.timeout or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return self.fn(*arguments(net, "numpy"))
+        previous = signal.signal(signal.SIGALRM, self._alarm)
+        self._running = True
+        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        try:
+            return self.fn(*arguments(net, "numpy"))
+        except _Expired:
+            self.expired = net
+            raise
+        finally:
+            self._running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _alarm(self, signum: int, frame: Any) -> None:
+        if self._running:
+            raise _Expired
+
+
 def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np.ndarray], list[Any], str]:
     """(wrong tensors, expected, given, a problem with fn's output) on one network."""
     d = Derivation(net)
@@ -139,8 +185,12 @@ def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np
     expected = [np.zeros(s) for s in shapes]
     for p in d.parameters:
         expected[2 * (p.parameter.layer - 1) + (0 if p.parameter.tensor == "weight" else 1)][p.parameter.index] = p.gradient
+    calls = fn if isinstance(fn, _Calls) else _Calls(fn, None)
     try:
-        given = fn(*arguments(net, "numpy"))
+        given = calls(net)
+    except _Expired:
+        return [], expected, [], (f"fn did not return within {calls.timeout:g} s and was stopped (a longer limit: "
+                                       "derive check --timeout S, check_backprop(timeout=S))")
     except Exception as err:  # noqa: BLE001 - the student's code fails: that is the finding
         return [], expected, [], f"fn raised {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
     if not isinstance(given, (list, tuple)) or len(given) != len(shapes):
@@ -148,19 +198,29 @@ def _outcome(fn: Callable, net: Network) -> tuple[list[tuple[int, str]], list[np
         return [], expected, [], f"fn must return {len(shapes)} arrays (dW1, db1, …), got {count}"
     tol = policy("float64")
     scale = magnitude([float(v) for e in expected for v in e.reshape(-1)])
-    wrong = []
+    wrong, shapes_wrong = [], []
     for k, (e, g) in enumerate(zip(expected, given)):
         layer, kind = k // 2 + 1, "weight" if k % 2 == 0 else "bias"
-        g = np.asarray(g)
-        if g.shape != e.shape or g.dtype.kind not in "fiu":
-            problem = f"layer {layer} {kind}: expected an array of shape {e.shape}, got shape {g.shape} ({g.dtype})"
-            return [(layer, kind)], expected, list(given), problem
-        if not all(tol.allows(float(gv), float(ev), scale) for gv, ev in zip(g.reshape(-1), e.reshape(-1))):
+        try:
+            g = np.asarray(g)
+        except Exception:  # noqa: BLE001 - a ragged list, an object numpy cannot read
+            g = np.asarray(None)
+        if g.shape != e.shape or g.dtype.kind not in "fiu":  # every tensor of a wrong shape, not only the first
+            shapes_wrong.append(f"layer {layer} {kind}: expected an array of shape {e.shape}, got shape {g.shape} "
+                                f"({g.dtype})")
             wrong.append((layer, kind))
-    return wrong, expected, list(given), ""
+        elif not all(tol.allows(float(gv), float(ev), scale) for gv, ev in zip(g.reshape(-1), e.reshape(-1))):
+            wrong.append((layer, kind))
+    problem = "\n  ".join(shapes_wrong)
+    if shapes_wrong and len(shapes_wrong) == len(expected):
+        problem += ("\n  (every array has another shape: the gradients come in torch's layout, as the parameters "
+                    "do: a weight is out × in, a bias a vector)")
+    return wrong, expected, list(given), problem
 
 
 def _fails(fn: Callable, net: Network) -> bool:
+    if isinstance(fn, _Calls) and fn.expired is not None:  # stopped once: not called again
+        return True
     wrong, _, _, problem = _outcome(fn, net)
     return bool(wrong or problem)
 
@@ -174,8 +234,13 @@ def check_backprop(
     reduction: str = "mean",
     examples: int = 100,
     seed: int | None = None,
+    timeout: float | None = TIMEOUT,
 ) -> BackpropReport:
-    """Compare ``fn``'s gradients with derive's on drawn networks; the smallest counterexample if any."""
+    """Compare ``fn``'s gradients with derive's on drawn networks; the smallest counterexample if any.
+
+    ``timeout``: seconds one call of ``fn`` may take (None: no limit); a call that runs past it is stopped and
+    reported on its network, without shrinking (each further call could take as long).
+    """
     sizes, activations = tuple(int(s) for s in sizes), tuple(activation(a).key for a in activations)
     if len(sizes) != len(activations) + 1 or min(sizes) < 1:
         raise DeriveError(f"sizes {list(sizes)} need one more entry than activations {list(activations)}, all ≥ 1")
@@ -185,16 +250,50 @@ def check_backprop(
             reduction=reduction)  # validates the combination (e.g. BCE needs a sigmoid last) with a clear error
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise DeriveError(f"examples must be a whole number ≥ 1, got {examples!r}")
+    if timeout is not None and not timeout > 0:
+        raise DeriveError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
+    _check_signature(fn, len(sizes) - 1)
+    require("hypothesis", "drawing networks (check_backprop, derive check)")  # only here: verify.check needs none
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
     strategy = _networks(arch, st.integers(1, 4))
     config = settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
                       suppress_health_check=list(HealthCheck))
+    calls = _Calls(fn, timeout)
     try:
-        net = find(strategy, lambda n: _fails(fn, n), settings=config,
+        net = find(strategy, lambda n: _fails(calls, n), settings=config,
                    random=random.Random(seed) if seed is not None else None)
     except NoSuchExample:
         return BackpropReport(True, examples=examples)
-    wrong, expected, given, problem = _outcome(fn, net)
+    if calls.expired is not None:  # the network it ran out on, not a shrunk one it was never called with
+        net = calls.expired
+    wrong, expected, given, problem = _outcome(calls, net)
     return BackpropReport(False, wrong, net, expected, given, problem, examples)
+
+
+class SignatureError(DeriveError):
+    """A function to grade that cannot be called as ``fn(x, y, W1, b1, …)``: a usage error, not a wrong gradient."""
+
+
+def _check_signature(fn: Callable, layers: int) -> None:
+    """Refuse ``fn`` up front when it cannot take x, y and a weight and a bias per layer (positionally)."""
+    names = ["x", "y", *(f"{t}{k}" for k in range(1, layers + 1) for t in ("W", "b"))]
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or an object without one: its call will tell
+        return
+    try:
+        signature.bind(*names)
+    except TypeError as err:
+        name = getattr(fn, "__name__", "fn")
+        returns = ", ".join(f"d{n}" for n in names[2:])
+        raise SignatureError(
+            f"{name}{signature} cannot be called as {name}({', '.join(names)}) ({err}): the function to grade takes "
+            f"x, y and each layer's weight and bias ({layers} layer{'s' if layers > 1 else ''}), and returns "
+            f"{returns}"
+        ) from None
 
 
 def assert_backprop(fn: Callable[..., Sequence[Any]], **options: Any) -> None:
@@ -204,4 +303,4 @@ def assert_backprop(fn: Callable[..., Sequence[Any]], **options: Any) -> None:
         raise AssertionError(str(report))
 
 
-__all__ = ["BackpropReport", "assert_backprop", "check_backprop"]
+__all__ = ["BackpropReport", "SignatureError", "assert_backprop", "check_backprop"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, require
 from derive.network import Network
 from derive.ops import activation, loss as lookup_loss
 from verify.tolerances import policy
@@ -31,11 +31,7 @@ BCE_EPSILON = 1e-12
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise DeriveError("verification needs torch: pip install 'derive-grads[torch]'") from None
-    return torch
+    return require("torch", "verification against autograd")  # without torch: which extra to install
 
 
 def require_device(device: str) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
+from derive import naming
 from derive.code import BACKENDS, code
 from derive.commands.options import HelpFormatter
 
@@ -18,4 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(network, args: argparse.Namespace) -> str:
-    return code(network, backend=args.backend)
+    note = naming.note(network, "code")  # W1 here is a layer; derive grads' W1 is one weight
+    header = "".join(f"# {line}\n" for line in textwrap.wrap(note, 108, subsequent_indent="  ")) if note else ""
+    return header + code(network, backend=args.backend)

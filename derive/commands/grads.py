@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-from derive import json_text
+import textwrap
 
+from derive import json_text, naming
 from derive.backprop import MAX_OPERATIONS
 from derive.errors import DeriveError
-from derive.commands.options import HelpFormatter, add_max_params, add_optimizer, count, optimizer_from
+from derive.commands.options import (
+    HelpFormatter,
+    add_max_params,
+    add_max_sample_params,
+    add_optimizer,
+    count,
+    optimizer_from,
+)
 from derive.derivation import Derivation
-from derive.hessian import hessian
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
+from derive.hessian import hessian
 from derive.network import Network
 from derive.printing import plain_string
 
@@ -33,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"refuse forms larger than N operations (default {MAX_OPERATIONS:,})",
     )  # fmt: skip
     add_max_params(parser, MAX_PARAMETERS, "the time grows with them, with --form closed fastest")
+    add_max_sample_params(parser, MAX_SAMPLE_PARAMETERS)
     add_optimizer(parser)
     parser.add_argument("--prove", action="store_true",
                         help="also prove every tensor rule the tensor program uses against the scalar derivation of a "
@@ -46,6 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 #: Networks over this many parameters are refused up front (--max-params N overrides): 10k answer in under
 #: 10 s in every format with the auto form (docs/performance.md); 1M would take minutes.
 MAX_PARAMETERS = 10_000
+#: Data whose samples × parameters exceed this are refused up front (--max-sample-params raises it).
+MAX_SAMPLE_PARAMETERS = 100_000
 
 
 def run(network: Network, args: argparse.Namespace) -> str | tuple[str, int]:
@@ -72,6 +83,8 @@ def _scalar(network: Network, args: argparse.Namespace) -> str:
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
         document = grads_document(derivation, form=args.form)
+        if isinstance(network, Network):  # how the names read in the report and in derive code
+            document["names"] = {"report": naming.units(network), "note": naming.note(network, "grads")}
         if opt is not None:
             document["optimizer"] = optimizer_step(derivation, opt)
         if args.hessian:
@@ -79,17 +92,25 @@ def _scalar(network: Network, args: argparse.Namespace) -> str:
             document["hessian"] = {"names": H.names, "values": H.values.tolist()}
         return json_text.dumps(document) + "\n"
     if args.format == "latex":
-        return grads_latex(derivation, args.form)
+        return grads_latex(derivation, args.form) + _comment(naming.note(network, "grads"), "% ")
     text = _grads_text(derivation)  # the text table chooses its own form per line
     if args.hessian:
         H = hessian(derivation)
         text += "\nHessian ∂²L/∂p_i∂p_j:\n" + f"{'':<10}" + "".join(f" {n:>12}" for n in H.names) + "\n"
         text += "".join(f"{n:<10}" + "".join(f" {v:>12.6g}" for v in row) + "\n" for n, row in zip(H.names, H.values))
+    text += _comment(naming.note(network, "grads"), "")
     if opt is not None:
         step = optimizer_step(derivation, opt)
         text += f"\nafter one {opt.name} step (torch.optim.{opt.torch_name}, lr {step['lr']:g}):\n"
         text += "".join(f"{name:<10} {value:>16.10g}\n" for name, value in step["updated"].items())
     return text
+
+
+def _comment(note: str, prefix: str) -> str:
+    """``note`` wrapped to lines of at most 110 characters, each after ``prefix`` (``""`` when there is none)."""
+    if not note:
+        return ""
+    return "".join(f"{prefix}{line}\n" for line in textwrap.wrap(note, 110 - len(prefix), subsequent_indent="  "))
 
 
 def optimizer_step(derivation: Derivation, opt) -> dict:

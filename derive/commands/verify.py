@@ -14,14 +14,16 @@ import random
 import time
 from typing import Any
 
-from derive.commands.options import HelpFormatter, add_max_params
-from derive.errors import DeriveError
+from derive.commands.options import HelpFormatter, add_max_params, add_max_sample_params, whole
+from derive.errors import DeriveError, require
 from derive.network import Network
 
 DEVICES = ("cpu", "cuda", "all")
 DTYPES = ("float64", "float32", "all")
 #: Networks over this many parameters are refused up front (--max-params raises it).
 MAX_PARAMETERS = 10_000
+#: Data whose samples × parameters exceed this are refused up front (--max-sample-params raises it).
+MAX_SAMPLE_PARAMETERS = 100_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,14 +35,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--dtype", choices=DTYPES, default="float64", help="all: float64 and float32")
     parser.add_argument("--rtol", type=float, metavar="R", help="relative tolerance (default: per dtype)")
     parser.add_argument("--atol", type=float, metavar="A", help="absolute tolerance before scaling")
-    parser.add_argument("--random", type=int, metavar="N", help="check N randomly drawn networks instead")
+    parser.add_argument("--random", type=whole(1), metavar="N", help="check N randomly drawn networks instead (N >= 1)")
     add_max_params(parser, MAX_PARAMETERS, "each is compiled and checked one by one")
+    add_max_sample_params(parser, MAX_SAMPLE_PARAMETERS)
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --random (default 0)")
     parser.set_defaults(run=run, needs_source=False)
     return parser
 
 
 def run(network: Network | None, args: argparse.Namespace) -> tuple[str, int]:
+    require("torch", "derive verify (it compares with torch autograd)")  # without torch: which extra to install
     import verify
     from verify.reference import require_device
 

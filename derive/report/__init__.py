@@ -58,8 +58,10 @@ def report(
 ) -> str:
     """The report of ``network`` as text: ``format`` is ``"tex"``, ``"md"`` or ``"html"``.
 
-    ``steps``: SGD steps (the first in full, later ones as a table); ``digits``: decimal places shown;
-    ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks (`ReportTooLarge`);
+    ``steps``: SGD steps (the first in full, later ones as a table); ``digits``: the precision shown
+    (decimal places, significant digits below 1, scientific notation below 10⁻⁴ and from 10⁶:
+    `derive.report.numformat`); ``lang``: ``"en"`` or ``"ko"``; ``max_parameters``: refuse larger networks
+    (`ReportTooLarge`);
     ``optimizer``: a name (sgd, adam, adamw, rmsprop, adagrad) with ``options`` named as in torch.optim, or
     an `Optimizer` (default: plain SGD with the network's learning rate); ``hessian``: add the second-order
     section (the Hessian, one entry's expression, the learning-rate bound of its largest eigenvalue);

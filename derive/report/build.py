@@ -13,6 +13,7 @@ import math
 
 from derive.derivation import Derivation
 from derive.errors import DeriveError
+from derive.naming import report_fields
 from derive.network import Network
 from derive.report import backward, forward, matrix
 from derive.report.document import Document, Heading, Paragraph
@@ -57,6 +58,8 @@ def build(
             )
         )
     )
+    names = report_fields(network, lang)  # how σ₁ … and W₁ … read in derive grads and derive code
+    doc.add(Paragraph(label(lang, "names" if names["report"] else "names_layers", **names)))
     picture = forward.picture(s, lang)
     if picture is not None:
         doc.add(Heading(2, label(lang, "picture")), picture)

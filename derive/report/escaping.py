@@ -22,16 +22,36 @@ _TEX_SPECIAL = {
 _TEX_UNICODE = {
     "σ": r"$\sigma$", "δ": r"$\delta$", "Δ": r"$\Delta$", "α": r"$\alpha$", "∂": r"$\partial$",
     "−": r"$-$", "ᵀ": r"$^{\top}$", "ℓ": r"$\ell$", "Σ": r"$\Sigma$", "ₙ": r"$_n$", "⁽": r"$^{(}$",
-    "ⁿ": r"$^{n}$", "⁾": r"$^{)}$", "→": r"$\to$", "ŷ": r"$\hat{y}$", "≤": r"$\le$",
+    "ⁿ": r"$^{n}$", "⁾": r"$^{)}$", "→": r"$\to$", "ŷ": r"$\hat{y}$", "≤": r"$\le$", "…": r"\dots{}",
 }
+
+
+#: Superscript and subscript digits (10⁻⁴, W₁ in prose): a run of them becomes one math super- or subscript.
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-"))
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
+_SCRIPT_RUN = re.compile(f"[{''.join(_SUPERSCRIPTS)}]+|[{''.join(_SUBSCRIPTS)}]+")
 
 
 def tex_text(text: str, korean: bool = False) -> str:
     """Plain text for LaTeX: specials escaped, known symbols as math; other characters outside Latin-1 as
-    ``?`` (pdflatex cannot set them), except Hangul when the document loads kotex."""
+    ``?`` (pdflatex cannot set them), except Hangul when the document loads kotex.
+
+    >>> tex_text("below 10⁻⁴, from 10⁶, as 0 below 10⁻¹⁵; W₁₂")
+    'below 10$^{-4}$, from 10$^{6}$, as 0 below 10$^{-15}$; W$_{12}$'
+    """
     out = []
-    for char in text:
-        if char in _TEX_SPECIAL:
+    runs = {m.start(): m.group() for m in _SCRIPT_RUN.finditer(text)}
+    skip = 0
+    for i, char in enumerate(text):
+        if skip:
+            skip -= 1
+            continue
+        if i in runs:  # one math group: "$^{-}$$^{4}$" would open display math
+            sub = runs[i][0] in _SUBSCRIPTS
+            table = _SUBSCRIPTS if sub else _SUPERSCRIPTS
+            out.append(("$_{" if sub else "$^{") + "".join(table[c] for c in runs[i]) + "}$")
+            skip = len(runs[i]) - 1
+        elif char in _TEX_SPECIAL:
             out.append(_TEX_SPECIAL[char])
         elif char in _TEX_UNICODE:
             out.append(_TEX_UNICODE[char])

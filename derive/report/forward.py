@@ -6,9 +6,9 @@ then the activation, the same way. Values are rounded from the exact ones.
 >>> import derive
 >>> from derive.report.shown import Shown
 >>> s = Shown(derive.derive(derive.examples.seed()), 4)
->>> eq = weighted_sum(s, 0, 0, 1)  # z2: the bias is added (+ 0.0439)
+>>> eq = weighted_sum(s, 0, 0, 1)  # z2: the bias is added (+ 0.04390)
 >>> print(eq.parts[1])
-0.1951 \cdot 1 + 0.4835 \cdot 1 + 0.0439
+0.1951 \cdot 1 + 0.4835 \cdot 1 + 0.04390
 """
 
 from __future__ import annotations

@@ -9,13 +9,18 @@ Only prose and headings are translated; the mathematics is the same in every lan
 from __future__ import annotations
 
 from derive.errors import DeriveError, did_you_mean
+from derive.report.numformat import plain
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Derivation report: {name}",
         "intro": "A network of {sizes} units ({activations}), loss {loss} ({reduction}), learning rate {lr}, "
-        "batch of {batch}. Every number is rounded to {digits} decimal places from the exact (float64) "
-        "value; no rounded number is used again in a later step.",
+        "batch of {batch}. Every number is rounded from the exact (float64) value: to {digits} decimal "
+        "places, or {digits} significant digits below 1, in scientific notation below 10⁻⁴ and from 10⁶, as 0 below "
+        "10⁻¹⁵; no rounded number is used again in a later step.",
+        "names": "Names in derive's other outputs: {report} here are {grads} in derive grads and "
+        "Derivation.compact; derive code takes each layer whole: {layers}.",
+        "names_layers": "Names in derive's other outputs: derive code takes each layer whole: {layers}.",
         "picture": "The network",
         "picture_caption": "Edges: weight, its value and the gradient of the loss with respect to it. "
         "Units: pre-activation z and activation value.",
@@ -69,8 +74,9 @@ LABELS: dict[str, dict[str, str]] = {
         "gradient": "gradient",
         "updated": "updated",
         "graph_intro": "A model of {ops} operations and {parameters} parameters, loss {loss} ({reduction}), "
-        "learning rate {lr}, batch of {batch}. Every number is rounded to {digits} decimal places from the "
-        "exact (float64) value; no rounded number is used again in a later step.",
+        "learning rate {lr}, batch of {batch}. Every number is rounded from the exact (float64) value: to "
+        "{digits} decimal places, or {digits} significant digits below 1, in scientific notation below 10⁻⁴ and "
+        "from 10⁶, as 0 below 10⁻¹⁵; no rounded number is used again in a later step.",
         "model": "The model",
         "penalty_text": "The loss includes a penalty on chosen parameters, λ₂ Σ p² (L2) and λ₁ Σ |p| (L1), derived "
         "with the rest of L. It is not an optimizer's weight decay: with plain SGD an L2 penalty λ and weight_decay 2λ "
@@ -133,8 +139,12 @@ LABELS: dict[str, dict[str, str]] = {
     "ko": {
         "title": "유도 보고서: {name}",
         "intro": "유닛 {sizes}개({activations})의 신경망, 손실 함수 {loss}({reduction}), 학습률 {lr}, "
-        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
+        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 반올림한 값으로, 소수점 {digits}자리까지, "
+        "1보다 작은 값은 유효숫자 {digits}자리로, 10⁻⁴ 미만과 10⁶ 이상은 과학적 표기법으로, 10⁻¹⁵ 미만은 0으로 나타내며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
+        "names": "다른 출력의 이름: 여기의 {report}는 derive grads와 Derivation.compact에서 {grads}입니다. "
+        "derive code는 층 전체를 하나로 받습니다: {layers}.",
+        "names_layers": "다른 출력의 이름: derive code는 층 전체를 하나로 받습니다: {layers}.",
         "picture": "신경망 구조",
         "picture_caption": "간선: 가중치, 그 값, 그리고 그 가중치에 대한 손실의 기울기. "
         "노드: 가중합 z와 활성화 값.",
@@ -187,7 +197,8 @@ LABELS: dict[str, dict[str, str]] = {
         "gradient": "기울기",
         "updated": "갱신 후",
         "graph_intro": "연산 {ops}개, 매개변수 {parameters}개의 모델, 손실 함수 {loss}({reduction}), 학습률 {lr}, "
-        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 소수점 {digits}자리로 반올림한 값이며, "
+        "배치 크기 {batch}. 모든 숫자는 정확한(float64) 값을 반올림한 값으로, 소수점 {digits}자리까지, "
+        "1보다 작은 값은 유효숫자 {digits}자리로, 10⁻⁴ 미만과 10⁶ 이상은 과학적 표기법으로, 10⁻¹⁵ 미만은 0으로 나타내며, "
         "반올림한 값을 다음 단계에서 다시 사용하지 않습니다.",
         "model": "모델 구조",
         "penalty_text": "손실에는 선택한 매개변수에 대한 벌점 λ₂ Σ p²(L2)와 λ₁ Σ |p|(L1)이 포함되며, L의 나머지와 함께 "
@@ -256,5 +267,6 @@ def check_lang(lang: str) -> str:
 
 
 def label(lang: str, key: str, **fields: object) -> str:
-    """The text ``key`` in ``lang``, with ``fields`` filled in."""
-    return LABELS[lang][key].format(**fields)
+    """The text ``key`` in ``lang``, with ``fields`` filled in (numbers in scientific notation as plain text:
+    prose is not LaTeX)."""
+    return LABELS[lang][key].format(**{k: plain(v) if isinstance(v, str) else v for k, v in fields.items()})

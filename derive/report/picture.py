@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from derive.report.document import Picture
+from derive.report.numformat import plain
 
 #: Column and row spacing (cm in TikZ; 40 px per unit in SVG).
 DX, DY = 5.5, 3.4
@@ -106,9 +107,9 @@ def svg(p: Picture) -> str:
             angle = _degrees(uy, ux)
             transform = f'transform="rotate({angle:.1f} {mx:.1f} {my:.1f})"'
             out.append(f'<text x="{mx:.1f}" y="{my - 3:.1f}" text-anchor="middle" font-size="9" {transform}>'
-                       f"{escape(e.label_text)}</text>")
+                       f"{escape(plain(e.label_text))}</text>")
             out.append(f'<text x="{mx:.1f}" y="{my + 10:.1f}" text-anchor="middle" font-size="9" '
-                       f'fill="#a0301c" {transform}>{escape(e.gradient_text)}</text>')
+                       f'fill="#a0301c" {transform}>{escape(plain(e.gradient_text))}</text>')
     for u in p.units:
         x, y = at((u.layer, u.index))
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="white" stroke="black" '
@@ -117,7 +118,7 @@ def svg(p: Picture) -> str:
                    f"{escape(u.label_text)}</text>")
         for i, line in enumerate(u.lines_text):
             out.append(f'<text x="{x:.1f}" y="{y - radius - 5 - 12 * (len(u.lines_text) - 1 - i):.1f}" text-anchor="middle" '
-                       f'font-size="10">{escape(line)}</text>')
+                       f'font-size="10">{escape(plain(line))}</text>')
     out.append("</svg>")
     return "\n".join(out)
 

@@ -25,11 +25,14 @@ $$
 
 from __future__ import annotations
 
-import derive.report.picture as pictures
+import re
+
+from derive.report import picture as pictures
 from derive.report.document import Document, Equation, Heading, Paragraph, Picture, Table
 from derive.report.escaping import html_text, md_text, tex_text
 from derive.report.layout import aligned
 from derive.report.mathml import to_mathml
+from derive.report.numformat import plain
 
 _TEX_PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[utf8]{inputenc}
@@ -67,14 +70,53 @@ def tex(doc: Document) -> str:
     return "\n".join(out)
 
 
+#: The width of a LaTeX report's text (A4, 2 cm margins) in points, and of a table column's padding.
+TEXT_WIDTH, COLUMN_PADDING = 483.0, 12.0
+
+
 def _tex_table(table: Table) -> str:
-    spec = "r" * len(table.header_latex)
-    header = " & ".join(f"${cell}$" for cell in table.header_latex) + r" \\"
-    rows = "\n".join(" & ".join(f"${cell}$" for cell in row) + r" \\" for row in table.rows)
-    return (
-        rf"\begin{{longtable}}{{{spec}}}" + "\n\\toprule\n" + header + "\n\\midrule\n\\endhead\n"
-        + rows + "\n\\bottomrule\n\\end{longtable}\n"
-    )
+    """A longtable; one too wide for the page (numbers in scientific notation) is split into several, each
+    with the first column (t, the parameter)."""
+    out = []
+    for columns in _column_groups(table):
+        spec = "r" * len(columns)
+        header = " & ".join(f"${table.header_latex[c]}$" for c in columns) + r" \\"
+        rows = "\n".join(" & ".join(f"${row[c]}$" for c in columns) + r" \\" for row in table.rows)
+        out.append(
+            rf"\begin{{longtable}}{{{spec}}}" + "\n\\toprule\n" + header + "\n\\midrule\n\\endhead\n"
+            + rows + "\n\\bottomrule\n\\end{longtable}\n"
+        )
+    return "\n".join(out)
+
+
+def _column_groups(table: Table) -> list[list[int]]:
+    """The columns of each table to print: all of them while they fit `TEXT_WIDTH`, else the first column and
+    as many of the others as fit, in turn."""
+    widths = [max(_width(cell) for cell in (header, *(row[c] for row in table.rows))) + COLUMN_PADDING
+              for c, header in enumerate(table.header_latex)]
+    if sum(widths) <= TEXT_WIDTH or len(widths) < 3:
+        return [list(range(len(widths)))]
+    groups, current = [], [0]
+    for c in range(1, len(widths)):
+        if len(current) > 1 and sum(widths[i] for i in current) + widths[c] > TEXT_WIDTH:
+            groups.append(current)
+            current = [0]
+        current.append(c)
+    return [*groups, current]
+
+
+def _width(cell: str) -> float:
+    """The printed width of a table cell in points at 11 pt, roughly: digits 5.5, a minus 8.5, a point 3, a
+    power of ten ``\\cdot 10^{e}`` 18.5 and its exponent's digits 4 each; other characters (a LaTeX command
+    counts as one) as digits."""
+    width = 0.0
+    scientific = re.search(r"\\cdot 10\^\{(-?[0-9]+)\}", cell)
+    if scientific:
+        width += 18.5 + 4.0 * len(scientific.group(1))
+        cell = cell[: scientific.start()]
+    for char in re.sub(r"[{}_^ ]", "", re.sub(r"\\[A-Za-z]+", "x", cell)):  # a command: one character
+        width += {"-": 8.5, ".": 3.0}.get(char, 5.5)
+    return width
 
 
 def markdown(doc: Document) -> str:
@@ -93,7 +135,7 @@ def markdown(doc: Document) -> str:
         elif isinstance(block, Table):
             out += ["| " + " | ".join(md_text(c) for c in block.header_text) + " |"]
             out += ["|" + "---:|" * len(block.header_text)]
-            out += ["| " + " | ".join(row) + " |" for row in block.plain_rows]
+            out += ["| " + " | ".join(plain(c) for c in row) + " |" for row in block.plain_rows]
             out.append("")
     return "\n".join(out)
 
@@ -127,7 +169,7 @@ def html(doc: Document) -> str:
             out.append(to_mathml(aligned(block), display=True))
         elif isinstance(block, Table):
             head = "".join(f"<th>{to_mathml(c)}</th>" for c in block.header_latex)
-            body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in block.plain_rows)
+            body = "".join("<tr>" + "".join(f"<td>{html_text(plain(c))}</td>" for c in row) + "</tr>" for row in block.plain_rows)
             out.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>")
         elif isinstance(block, Picture):
             out.append(f"<figure>\n{pictures.svg(block)}\n<figcaption>{html_text(block.caption)}</figcaption>\n</figure>")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from derive.errors import DeriveError, ShapeError, ValueDomainError
+from derive.errors import DeriveError, ShapeError, ValueDomainError, require
 
 #: File suffixes read as data, and what each holds.
 SUFFIXES = {".npy": "a NumPy array", ".pt": "one torch tensor", ".json": "nested lists of numbers"}
@@ -139,10 +139,7 @@ def _nested(document: Any, where: str) -> np.ndarray:
 
 
 def _tensor(path: Path, where: str) -> np.ndarray:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise DataError(f"{where}: reading .pt files needs torch: pip install 'derive-grads[torch]'") from None
+    torch = require("torch", f"{where}: reading a .pt file")
     try:
         value = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch's unpickler raises many kinds

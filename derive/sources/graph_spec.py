@@ -92,7 +92,8 @@ def from_graph_document(document: dict, *, where: str = "spec") -> Model:
         for item in inputs:
             if isinstance(item, str):
                 if item not in names:
-                    raise SpecError(f"{at}: no input {item!r}; known: {', '.join(names)}.{did_you_mean(item, names)}")
+                    raise SpecError(_order_problem(ops, i, item, at) or
+                                    f"{at}: no input {item!r}; known: {', '.join(names)}.{did_you_mean(item, names)}")
                 refs.append(names[item])
             elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 refs.append(item)
@@ -113,6 +114,28 @@ def from_graph_document(document: dict, *, where: str = "spec") -> Model:
         ),
         where,
     )
+
+
+def _order_problem(ops: list[dict], i: int, item: str, at: str) -> str:
+    """The message for an input that names an op at or after ``ops[i]`` (1-based): a cycle, or an op listed
+    after its user; ``""`` when no op has that name."""
+    named = {op.get("name", f"{op.get('op')}_{k}"): op for k, op in enumerate(ops, start=1)}
+    if item not in named:
+        return ""
+    me = list(named)[i - 1]
+    stack, seen = [[item]], set()  # paths from item through the ops' inputs, looking for this op: a cycle
+    while stack:
+        trail = stack.pop()
+        if trail[-1] == me:
+            return f"{at}: the ops form a cycle: {' → '.join([me, *trail])}; an op cannot depend on itself"
+        if trail[-1] in seen or trail[-1] not in named:
+            continue
+        seen.add(trail[-1])
+        inputs = named[trail[-1]].get("inputs", [])
+        stack += [[*trail, n] for n in inputs if isinstance(n, str)] if isinstance(inputs, list) else []
+    position = list(named).index(item) + 1
+    return (f"{at}: input {item!r} is the op ops[{position}], listed after this one: list each op after the ops "
+            "it takes as inputs")
 
 
 def _attributes(cls: type, given: dict[str, Any], at: str) -> dict[str, Any]:

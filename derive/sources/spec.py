@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from derive.errors import DeriveError, SpecError, printable
+from derive.errors import DeriveError, SpecError, printable, read_text_file
 from derive.network import Linear, Network
 
 _TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze", "optimizer", "regularization"}
@@ -39,10 +39,7 @@ def load_spec(path: str | Path, *, data: dict[str, Any] | None = None) -> Networ
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise SpecError(f"{path}: spec files end in .toml or .json, got {suffix or 'no suffix'!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SpecError(f"{path}: cannot read spec file: {err.strerror}") from None
+    text = read_text_file(path, "spec file")
     return loads_spec(text, format=suffix[1:], where=str(path), data=data)
 
 

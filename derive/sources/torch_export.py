@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from derive.errors import DeriveError, ShapeError, ValueDomainError
+from derive.errors import DeriveError, ShapeError, ValueDomainError, require
 from derive.model.build import ModelBuilder, Ref
 from derive.model.graph import OWN_LOSS, Model, OpNode
 from derive.ops.tensor import ATEN
@@ -72,13 +72,7 @@ CHECKS = ("_assert_tensor_metadata.default", "_assert_async.msg", "_assert_scala
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise DeriveError("reading a torch model needs torch: pip install 'derive-grads[torch]' "
-                          "(the CPU build first: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
-                          ) from None
-    return torch
+    return require("torch", "reading a torch model")  # without torch: which extra to install
 
 
 class Value:

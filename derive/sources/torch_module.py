@@ -19,16 +19,18 @@ torch is imported inside the functions only: importing this module does not impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from derive.errors import DeriveError, did_you_mean
-from derive.model.graph import Leaf, Model
+from derive.errors import EXTRAS, DeriveError, did_you_mean, install_hint
+from derive.model.graph import Leaf, Model, OpNode
 from derive.network import Linear, Network
 from derive.ops import LOSSES, REDUCTIONS
 from derive.sources.torch_export import UnsupportedModelError, _torch, read_torch
@@ -202,7 +204,28 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
 
 def load_module(source: str) -> Any:
     """An instance of ``CLASS`` from ``FILE.py:CLASS``, made with no arguments. Importing the file runs it."""
-    return load_from_file(source, option="--torch", what="CLASS", make=lambda cls: cls())
+    _torch()  # without torch: which extra to install, before the file fails to import it
+    return load_from_file(source, option="--torch", what="CLASS", make=lambda cls: _instance(cls, source))
+
+
+def _instance(cls: Any, source: str) -> Any:
+    """``cls()``; a class whose constructor needs arguments is refused by name, before it is called."""
+    name = getattr(cls, "__name__", repr(cls))
+    if not isinstance(cls, type):
+        raise DeriveError(f"--torch {source!r}: {name} is not a class (FILE.py:CLASS names a torch.nn.Module class)")
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):  # no signature to read: the call will tell
+        return cls()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    needed = [p.name for p in signature.parameters.values() if p.default is p.empty and p.kind in kinds]
+    if needed:
+        raise DeriveError(
+            f"--torch {source!r}: {name}{signature} needs arguments ({', '.join(needed)}), and --torch makes the "
+            f"class with none: give them defaults, or add a class to the file that passes them "
+            f"(class Model({name}): def __init__(self): super().__init__(…))"
+        )
+    return cls()
 
 
 _PLURAL = {"CLASS": "classes", "FUNCTION": "functions"}
@@ -222,7 +245,8 @@ def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> 
     user = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.resolve().parent))
     try:
-        spec.loader.exec_module(user)
+        with _user_code(f"{option} {source!r}", f"running {path.name}"):
+            spec.loader.exec_module(user)
         found = getattr(user, class_name, None)
         if found is None:
             kind = type if what == "CLASS" else type(load_from_file)
@@ -231,16 +255,40 @@ def load_from_file(source: str, *, option: str, what: str, make: Any = None) -> 
                 f"{option} {source!r}: {path.name} has no {class_name!r}; {_PLURAL[what]}: {', '.join(known) or 'none'}."
                 f"{did_you_mean(class_name, known)}"
             )
-        return make(found) if make is not None else found
+        if make is None:
+            return found
+        with _user_code(f"{option} {source!r}", f"making {class_name}()"):  # the file ran: its class failed
+            return make(found)
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+
+
+@contextlib.contextmanager
+def _user_code(where: str, doing: str) -> Iterator[None]:
+    """Run a user's code: what it prints goes to standard error (standard output is derive's: JSON, a
+    report); its failure is one line saying what was being done (running the file, making the class), never
+    a traceback."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     except DeriveError:
         raise
     except SystemExit as err:  # sys.exit() at the top level of the file, or in the class
         raise DeriveError(
-            f"{option} {source!r}: running {path.name} called sys.exit({err.code!r}); derive imports the file, "
+            f"{where}: {doing} called sys.exit({err.code!r}); derive imports the file, "
             "so put script code under `if __name__ == \"__main__\":`"
         ) from None
+    except ModuleNotFoundError as err:
+        if err.name in EXTRAS:  # an optional package of derive's own: say which extra brings it
+            file = doing.removeprefix("running ")
+            raise DeriveError(f"{where}: {file} imports {err.name}, which is not installed: "
+                              f"{install_hint(err.name)}") from None
+        raise DeriveError(f"{where}: {doing} failed: {_one_line(err)}") from None
     except Exception as err:  # noqa: BLE001 - the user's code failed: report it in one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DeriveError(f"{option} {source!r}: running {path.name} failed: {type(err).__name__}: {first}") from None
-    finally:
-        sys.path.remove(str(path.resolve().parent))
+        raise DeriveError(f"{where}: {doing} failed: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException) -> str:
+    """``TypeError: the first line of its message``."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"

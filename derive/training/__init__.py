@@ -53,11 +53,13 @@ class History:
 
     def _repr_markdown_(self) -> str:
         """The losses and the parameters before every step and after the last, as a Markdown table."""
+        from derive.notebook import _number as num  # as reports show numbers (no 300-digit rows at lr 1e308)
+
         names = [p.name for p in self.steps[0].parameters][:8]
         final = {p.name: p.value for p in self.final.parameters()}
-        rows = [[f"{t}", f"{d.loss:.4f}", *(f"{p.parameter.value:.4f}" for p in d.parameters[:8])]
+        rows = [[f"{t}", num(d.loss), *(num(p.parameter.value) for p in d.parameters[:8])]
                 for t, d in enumerate(self.steps)]
-        rows.append([f"{len(self.steps)}", "", *(f"{final[n]:.4f}" for n in names)])
+        rows.append([f"{len(self.steps)}", "", *(num(final[n]) for n in names)])
         more = " (first 8 parameters)" if len(self.steps[0].parameters) > 8 else ""
         lines = [f"**Training**: {len(self.steps)} steps of {self.optimizer.name}{more}", "",
                  "| t | L | " + " | ".join(names) + " |", "|" + "---:|" * (len(names) + 2)]
