@@ -47,3 +47,13 @@ def test_the_cnn_report_in_docs_is_current():
     assert (ROOT / "docs" / "cnn-report.md").read_text() == derive.report(model, format="md"), "run scripts/make_docs.sh"
     for image in ("images/cnn-report-page1.png", "images/cnn-report-page2.png"):
         assert image in (ROOT / "docs" / "cnn.md").read_text() and (ROOT / "docs" / image).stat().st_size > 10_000
+
+
+def test_the_tensor_form_page_quotes_the_program_derive_prints(capsys):
+    from derive.cli import main
+
+    assert main(["grads", "--example", "seed", "--form", "tensor", "--format", "text"]) == 0
+    printed = capsys.readouterr().out
+    page = (ROOT / "docs" / "tensor-form.md").read_text()
+    quoted = page.split("$ derive grads --example seed --form tensor --format text\n")[1].split("```")[0]
+    assert quoted.strip() and printed.startswith(quoted.rstrip("\n")), "docs/tensor-form.md: quote the program again"

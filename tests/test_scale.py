@@ -130,22 +130,26 @@ def test_form_sizes_are_estimated_without_building_and_large_forms_are_refused()
         deep.closed("W1")
 
 
-def test_reports_refuse_networks_too_large_to_print(tmp_path, capsys):
+def test_reports_past_the_limit_are_the_matrix_form_or_refused(tmp_path, capsys):
     from derive.cli import main
     from derive.sources.spec import dumps_spec
 
     net = _network(((30, 20, 1), ("tanh", "sigmoid"), "bce", "mean", 1))  # 641 parameters
     path = tmp_path / "wide.toml"
     path.write_text(dumps_spec(net))
-    assert main(["report", "--spec", str(path), "--format", "md"]) == 2
+    assert main(["report", "--spec", str(path), "--format", "md", "--form", "scalar"]) == 2
     error = capsys.readouterr().err
     assert "641 parameters" in error and "limited to 500" in error and "--max-params" in error
     with pytest.raises(derive.DeriveError, match="641 parameters"):
-        derive.report(net, format="md")
-    small = _network(CASES[0])  # 9 parameters: at the limit it is reported, past it refused
+        derive.report(net, format="md", form="scalar")
+    # past the limit, the report is the matrix form (its length grows with the layers, not the parameters)
+    assert main(["report", "--spec", str(path), "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("# Derivation report in matrix form")
+    small = _network(CASES[0])  # 9 parameters: at the limit the walk-through, past it the matrix form
     assert "b_{3}" in derive.report(small, format="md", max_parameters=9)
     with pytest.raises(derive.DeriveError, match="9 parameters"):
-        derive.report(small, format="md", max_parameters=8)
+        derive.report(small, format="md", max_parameters=8, form="scalar")
+    assert derive.report(small, format="md", max_parameters=8).startswith("# Derivation report in matrix form")
 
 
 @pytest.mark.cuda

@@ -151,7 +151,8 @@ def _grads_text(d: Derivation) -> str:
 
 
 def _tensor(network: Network, args: argparse.Namespace) -> str:
-    """The tensor form: the program of tensor definitions (JSON or LaTeX; text: the gradients' values)."""
+    """The tensor form: the program of tensor definitions (JSON, LaTeX, or text: the definitions with their
+    shapes, then each gradient's values)."""
     from derive.tensor.document import tensor_document, tensor_latex
 
     if args.hessian or optimizer_from(args, getattr(network, "optimizer", None)) is not None:
@@ -162,6 +163,11 @@ def _tensor(network: Network, args: argparse.Namespace) -> str:
     if args.format == "json":
         return json_text.dumps(document) + "\n"
     lines = [f"loss {network.loss} ({network.reduction}): L = {document['loss']:.10g}  (tensor form)", ""]
+    width = max(len(d["symbol"]) for d in document["definitions"])
+    for d in document["definitions"]:  # the program, one tensor a line, with its shape
+        shape = "×".join(map(str, d["shape"])) or "scalar"
+        lines.append(f"  {d['symbol']:<{width}} = {d['expression']}    [{shape}]")
+    lines.append("")
     for p in document["parameters"]:
         lines.append(f"{p['torch']} ({p['name']}, {'×'.join(map(str, p['shape'])) or 'scalar'}) = {p['expression']}:")
         lines.append(f"  {json.dumps(p['gradient'])}")
