@@ -151,7 +151,7 @@ def _layers(chain: list[list[Any]], values: Mapping[str, Any], model: Model) -> 
         if bias_frozen:
             frozen += [f"b{b + k + 1}" for k in range(n_out)]
         w, b = w + n_out * n_in, b + n_out
-        layers.append(Linear(weight.tolist(), bias, key, weight_key.rpartition(".")[0]))
+        layers.append(Linear(weight, np.asarray(bias, dtype=np.float64), key, weight_key.rpartition(".")[0]))
     return layers, frozen
 
 

@@ -1,9 +1,9 @@
 r"""The tensor form of ``derive grads``: the program's definitions as JSON (``"form": "tensor"``) or LaTeX.
 
-JSON: ``"loss"``; ``"leaves"``, each tensor the program starts from (data ``X``, targets ``T``, parameters,
-constants, literals) with its shape and values; ``"definitions"`` in evaluation order, each ``symbol``,
-``shape``, ``expression`` (the notation of `derive.tensor.expr`, which `derive.tensor.expr.parse` reads back)
-and ``latex``; ``"parameters"``, one per parameter tensor: its ``torch`` key, ``name``, ``shape``,
+JSON: ``"loss"``; ``"leaves"``, each tensor the program starts from with its shape: data ``X``, targets ``T``,
+constants and literals with their values, parameters with their torch key (their values are the model's);
+``"definitions"`` in evaluation order, each ``symbol``, ``shape``, ``expression`` (the notation of
+`derive.tensor.expr`, which `derive.tensor.expr.parse` reads back) and ``latex``; ``"parameters"``, one per parameter tensor: its ``torch`` key, ``name``, ``shape``,
 ``gradient`` (nested lists, torch's layout) and ``expression`` (the symbol of its definition).
 
 >>> import derive
@@ -47,8 +47,12 @@ def tensor_document(network: Any) -> dict[str, Any]:
     for key, symbol in p.gradients.items():
         parameters.append({"torch": keys.get(key, key), "name": by_key[key], "shape": list(np.shape(values[symbol])),
                            "gradient": _nested(values[symbol]), "expression": symbol})
+    parameter_leaves = {name: key for key, name in by_key.items()}
     return {"form": "tensor", "loss": float(values["L"]),
-            "leaves": {name: {"shape": list(np.shape(v)), "values": _nested(v)} for name, v in leaves.items()},
+            "leaves": {name: {"shape": list(np.shape(v)), "parameter": keys.get(parameter_leaves[name],
+                                                                              parameter_leaves[name])}
+                       if name in parameter_leaves else {"shape": list(np.shape(v)), "values": _nested(v)}
+                       for name, v in leaves.items()},
             "definitions": definitions, "parameters": parameters}
 
 
