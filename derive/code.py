@@ -82,7 +82,11 @@ def code(network: Network, backend: str = "numpy") -> str:
     inputs = "x"
     for l in range(1, L + 1):
         lines.append(f"    z{l} = {inputs} @ W{l}.T + b{l}")
-        lines.append(f"    a{l} = {_expression(rules.forward[l - 1], {z: f'z{l}'}, printer)}")
+        if arch.activations[l - 1] == "sigmoid":  # the textbook's σ; the stable form in a comment
+            stable = f"numpy.exp(-numpy.logaddexp(0, -z{l}))" if backend == "numpy" else f"torch.sigmoid(z{l})"
+            lines.append(f"    a{l} = 1 / (1 + {module}.exp(-z{l}))  # σ(z{l}); {stable} never overflows")
+        else:
+            lines.append(f"    a{l} = {_expression(rules.forward[l - 1], {z: f'z{l}'}, printer)}")
         inputs = f"a{l}"
     count = f"{spec.term_count(1, arch.sizes[-1])} * x.shape[0]" if arch.reduction == "mean" else None
     lines.append("    # backward pass: delta_l = ∂L/∂z_l, one row per sample")

@@ -102,3 +102,20 @@ def test_derive_code_of_a_graph_model_on_the_command_line(capsys):
                    "--x", "1,1;0.5,-1", "--y", "0;1", "--loss", "bce", "--backend", "torch"])
     out = capsys.readouterr().out
     assert status == 0 and '"""The tensor program of' in out and 'return apply(fn, list(args), options, "torch")' in out
+
+
+def test_sigmoid_is_printed_as_a_student_writes_it_and_stays_exact_when_saturated():
+    """σ(z) = 1/(1 + e^(−z)) as printed (the stable form in a comment), and where z is very negative the
+    printed code still gives autograd's gradients: NumPy's exp overflows to inf there and 1/inf is 0."""
+    import warnings
+
+    net = derive.examples.seed()
+    source = derive.code(net)
+    assert "a1 = 1 / (1 + numpy.exp(-z1))  # σ(z1)" in source and "logaddexp" in source
+    namespace: dict = {}
+    exec(compile(source, "<derive code>", "exec"), namespace)  # noqa: S102 - derive's own output, under test
+    big = net.replace(x=[[-400.0, -400.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow to inf is the point
+        values = _by_name(big, namespace["gradients"](*[np.asarray(a) for a in arguments(big, "numpy")]))
+    assert values == pytest.approx(autograd_gradients(big).gradients, rel=1e-10, abs=1e-13)

@@ -69,7 +69,7 @@ def test_derive_code_says_its_w1_is_a_layer_and_that_is_true(capsys):
     header = " ".join(line.lstrip("# ") for line in source.splitlines() if line.startswith("#"))
     assert "names: W1, b1, W2, … here are whole layers (torch's layout), whose elements derive grads and derive " \
            "report name as scalars: W1 (2 × 2) holds W1 … W4, row by row, and b1 holds b1, b2" in header
-    assert "numpy.exp(-numpy.logaddexp(0, -(z1)))" in source  # the code itself is derive.code's, unchanged
+    assert "a1 = 1 / (1 + numpy.exp(-z1))  # σ(z1)" in source  # the textbook σ a student recognises
     namespace: dict = {}
     exec(compile(source, "derive code", "exec"), namespace)  # noqa: S102 - the printed code, run as a user would
     values = {p.name: p.value for p in net.parameters()}
