@@ -6,6 +6,7 @@ drawn wider than torch's default so that the scores are large enough for the sca
 
 ``OneHeadBlock``: one head, softmax(Q Kᵀ/√d) V written with matmuls. ``TwoHeadBlock``: two heads from one packed
 projection (as GPT writes it), split, causally masked ``F.scaled_dot_product_attention``, concatenated.
+``TorchMHABlock``: torch's ``nn.MultiheadAttention`` with its default ``need_weights=True``.
 """
 
 import math
@@ -56,3 +57,20 @@ class TwoHeadBlock(nn.Module):
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         h = self.norm(x + self.out(o.transpose(1, 2).reshape(B, T, C)))
         return self.head(h.mean(dim=1))
+
+
+class TorchMHABlock(nn.Module):
+    """torch's own ``nn.MultiheadAttention`` (two heads, ``need_weights=True``, its default: softmax(Q Kᵀ) is
+    computed with matmuls, not by ``scaled_dot_product_attention``), the residual and LayerNorm."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(33)
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.norm = nn.LayerNorm(4)
+        self.head = nn.Linear(4, 3)
+        _widen(self, 0.8)
+
+    def forward(self, x):
+        o, _ = self.attn(x, x, x)
+        return self.head(self.norm(x + o).mean(dim=1))

@@ -96,7 +96,7 @@ def _head_forward(page: Page, b: Backward, h: int, lang: str, full: bool = True)
         blocks.append(Equation(S, (formula, numbers, page.grid(raw))))
     else:
         blocks.append(Equation(S, (formula, page.grid(raw))))
-    if masked.any() or np.abs(added).max() > 0:
+    if masked.any() or not np.allclose(added, 0.0, rtol=0.0, atol=1e-12):
         if full:
             blocks.append(Paragraph(label(lang, "attention_mask")))
         blocks.append(Equation(rf"\tilde{{{S}}}", (f"{S} + M", page.grid(site.scores[h]))))
