@@ -9,8 +9,8 @@ input's two paths, ∂L/∂X = ∂L/∂H (the residual) + Σ ∂L/∂P W (the at
 
 >>> from derive.report.attention_back import layer_norm_backward
 >>> import numpy as np
->>> layer_norm_backward(np.array([1.0, -1.0]), np.array([1.0, 1.0]), np.array([0.5, 0.0]), 1.0).round(4).tolist()
-[0.25, -0.25]
+>>> layer_norm_backward(np.array([-1.5, 0.0, 1.5]), np.ones(3), np.array([1.0, 0.0, 0.0]), 1.0).round(4).tolist()
+[-0.0833, -0.3333, 0.4167]
 """
 
 from __future__ import annotations

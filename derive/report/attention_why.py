@@ -10,7 +10,7 @@ itself) and through the attention path (Σ ∂L/∂P W), and the cosine between 
 
 >>> import numpy as np
 >>> [round(v, 4) for v in row_figures(np.array([0.0, 0.0]))]
-[0.6931, 0.7071]
+[0.6931, 0.5]
 """
 
 from __future__ import annotations
