@@ -27,6 +27,7 @@ from derive.backprop import count_operations
 from derive.model.graph import Leaf, Model, OpNode
 from derive.model.lower import latex_text, parameter_base
 from derive.report import backward
+from derive.report.attention import attention_section
 from derive.report.document import Document, Edge, Equation, Heading, Paragraph, Picture, Table, Unit
 from derive.report.labels import label
 from derive.report.numformat import fmt
@@ -261,6 +262,7 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en",
         doc.add(drawing)
     doc.add(*forward_section(s, lang), *loss_section(s, lang))
     doc.add(*backward_section(s, lang), *through_time_section(d, lang, s.number), *gradient_section(s, lang))
+    doc.add(*attention_section(model, lang, digits))
     if len(d.parameters) <= UPDATES:
         doc.add(*backward.update_section(s, lang, history))
     elif not backward.plain(history):

@@ -135,6 +135,54 @@ LABELS: dict[str, dict[str, str]] = {
         "proof_holds": "holds for all {entries} entries ({arithmetic})",
         "proof_fails": "FAILS: {failure}",
         "proof_not_proved": "not proved (the instance is too large for the scalar engine)",
+        "attention": "Attention, worked through",
+        "attention_text": "The attention {name} as a textbook page: {heads} head(s) over {tokens} tokens, each head "
+        "d = {width} wide, the scores scaled by {scale}. Every product is written with the numbers it multiplies (a "
+        "transpose as its values); each result is derive's float64 value, rounded.",
+        "attention_projections": "The input and the projections",
+        "attention_rows": "W_{letter} is rows {rows} of {tensor}{bias} (torch's names).",
+        "attention_bias_rows": ", and b_{letter} the same entries of {tensor}",
+        "attention_split": "The {heads} heads: head h takes its {width} columns of Q, K and V.",
+        "attention_head": "Head {head}, in full",
+        "attention_mask": "The mask: a masked score is −∞, takes no part in its row's softmax and gets weight 0.",
+        "attention_masked_row": "Every score of row {row} is masked: torch's scaled_dot_product_attention gives that "
+        "row weights of 0, and so an output of 0.",
+        "attention_softmax": "Each row of weights is the softmax of its row of scores, e^s / Σ e^s:",
+        "attention_other_heads": "The other heads",
+        "attention_concat": "Concatenation, output projection, residual",
+        "attention_out_rows": "The heads side by side make O; W_O and b_O are {tensor} and its bias.",
+        "attention_residual": "The residual adds the block's input: H = {name} + Y.",
+        "attention_norm_row": "LayerNorm ({tensor}) of row 1, written out (μ and σ over the row):",
+        "attention_backward": "Backward through the block",
+        "attention_loss": "The rest of the model takes N to the loss, L = {loss}; the walk-through above has every "
+        "step, and ∂L/∂N from it starts the way back.",
+        "attention_norm_back": "LayerNorm's backward for row 1: with g = γ ⊙ ∂L/∂n, ∂L/∂h = (g − mean(g) − x̂ · "
+        "mean(g ⊙ x̂)) / σ.",
+        "attention_head_back": "Head {head} backward, in full",
+        "attention_other_heads_back": "The other heads backward",
+        "attention_jacobian": "The softmax Jacobian of row {row} (head {head}), ∂a/∂s = diag(a) − a aᵀ, with its "
+        "numbers, applied to ∂L/∂a:",
+        "attention_rowsum": "All rows at once: ∂L/∂S = A ⊙ (∂L/∂A − r 1ᵀ), with r = (A ⊙ ∂L/∂A) 1.",
+        "attention_projections_back": "The projections' gradients",
+        "attention_grad_rows": "∂L/∂W_{letter} is rows {rows} of ∂L/∂{tensor}{bias}.",
+        "attention_paths": "Two paths to the input",
+        "attention_paths_text": "The input reaches the loss through the residual (∂L/∂H itself) and through the "
+        "attention (back through Q, K and V); its gradient is the sum of the two.",
+        "attention_why": "Why the design is what it is",
+        "attention_why_scale": "Each row's softmax with the scores scaled by {scale}, as the block does, and without "
+        "the scale (the same weights): its entropy H(a) in nats and the Frobenius norm of its Jacobian. Larger "
+        "scores make the softmax saturate: H falls toward 0 and so does ‖J‖_F, and with it every gradient that "
+        "passes through the row.",
+        "attention_why_mean": "Mean over the rows: H = {entropy}, ‖J‖_F = {norm} with the scale; H = {entropy_plain}, "
+        "‖J‖_F = {norm_plain} without (uniform weights would give H = {uniform}).",
+        "attention_why_paths": "Per token, the two contributions to ∂L/∂x: through the residual path and through the "
+        "attention path, and the cosine between them. The residual carries the gradient to x whatever the "
+        "attention's softmax does.",
+        "attention_col_head": "head",
+        "attention_col_row": "row",
+        "attention_col_token": "token",
+        "attention_col_entropy_plain": "H(a) no scale",
+        "attention_col_norm_plain": "‖J‖_F no scale",
     },
     "ko": {
         "title": "유도 보고서: {name}",
@@ -251,6 +299,52 @@ LABELS: dict[str, dict[str, str]] = {
         "proof_holds": "{entries}개 원소 모두 성립({arithmetic})",
         "proof_fails": "실패: {failure}",
         "proof_not_proved": "증명하지 않음(사례가 스칼라 엔진에 너무 큼)",
+        "attention": "어텐션, 한 단계씩",
+        "attention_text": "교과서의 한 쪽처럼 푼 어텐션 {name}: 토큰 {tokens}개에 헤드 {heads}개, 헤드마다 d = {width}, "
+        "점수에 {scale}을 곱합니다. 모든 곱은 곱하는 수와 함께 적었고(전치는 그 값으로), 각 결과는 derive의 float64 값을 "
+        "반올림한 것입니다.",
+        "attention_projections": "입력과 사영",
+        "attention_rows": "W_{letter}는 {tensor}의 {rows}행입니다{bias}(torch의 이름).",
+        "attention_bias_rows": ", b_{letter}는 {tensor}의 같은 항목",
+        "attention_split": "헤드 {heads}개: 헤드 h는 Q, K, V의 자기 열 {width}개를 가집니다.",
+        "attention_head": "헤드 {head}, 전부 풀어서",
+        "attention_mask": "마스크: 가려진 점수는 −∞이며, 그 행의 소프트맥스에 참여하지 않고 가중치 0을 받습니다.",
+        "attention_masked_row": "{row}행의 점수가 모두 가려졌습니다: torch의 scaled_dot_product_attention은 그 행에 "
+        "가중치 0, 따라서 출력 0을 줍니다.",
+        "attention_softmax": "가중치의 각 행은 그 행 점수의 소프트맥스 e^s / Σ e^s입니다:",
+        "attention_other_heads": "나머지 헤드",
+        "attention_concat": "이어 붙이기, 출력 사영, 잔차",
+        "attention_out_rows": "헤드를 나란히 놓으면 O가 됩니다; W_O와 b_O는 {tensor}와 그 편향입니다.",
+        "attention_residual": "잔차 연결이 블록의 입력을 더합니다: H = {name} + Y.",
+        "attention_norm_row": "1행의 LayerNorm({tensor})을 풀어 쓰면(μ와 σ는 그 행에 대해):",
+        "attention_backward": "블록을 거슬러 역전파",
+        "attention_loss": "모델의 나머지가 N을 손실 L = {loss}로 보냅니다; 위의 풀이에 모든 단계가 있고, 거기서 얻은 "
+        "∂L/∂N에서 되돌아가기 시작합니다.",
+        "attention_norm_back": "1행의 LayerNorm 역전파: g = γ ⊙ ∂L/∂n이라 하면 ∂L/∂h = (g − mean(g) − x̂ · "
+        "mean(g ⊙ x̂)) / σ.",
+        "attention_head_back": "헤드 {head}의 역전파, 전부 풀어서",
+        "attention_other_heads_back": "나머지 헤드의 역전파",
+        "attention_jacobian": "{row}행(헤드 {head})의 소프트맥스 야코비안 ∂a/∂s = diag(a) − a aᵀ을 수치로 쓰고 "
+        "∂L/∂a에 적용합니다:",
+        "attention_rowsum": "모든 행을 한꺼번에: ∂L/∂S = A ⊙ (∂L/∂A − r 1ᵀ), 여기서 r = (A ⊙ ∂L/∂A) 1.",
+        "attention_projections_back": "사영의 기울기",
+        "attention_grad_rows": "∂L/∂W_{letter}는 ∂L/∂{tensor}의 {rows}행입니다{bias}.",
+        "attention_paths": "입력으로 가는 두 경로",
+        "attention_paths_text": "입력은 잔차(∂L/∂H 그대로)와 어텐션(Q, K, V를 거슬러)을 통해 손실에 이릅니다; "
+        "입력의 기울기는 두 기여의 합입니다.",
+        "attention_why": "왜 이렇게 설계되었는가",
+        "attention_why_scale": "블록처럼 점수에 {scale}을 곱했을 때와 곱하지 않았을 때(같은 가중치) 각 행 소프트맥스의 "
+        "엔트로피 H(a)(nat)와 야코비안의 프로베니우스 노름. 점수가 크면 소프트맥스가 포화됩니다: H가 0으로 떨어지고 "
+        "‖J‖_F도 함께 작아져, 그 행을 지나는 모든 기울기가 줄어듭니다.",
+        "attention_why_mean": "행들의 평균: 스케일이 있으면 H = {entropy}, ‖J‖_F = {norm}; 없으면 H = {entropy_plain}, "
+        "‖J‖_F = {norm_plain} (균등한 가중치라면 H = {uniform}).",
+        "attention_why_paths": "토큰마다 ∂L/∂x의 두 기여: 잔차 경로와 어텐션 경로, 그리고 둘 사이의 코사인. 잔차는 "
+        "어텐션의 소프트맥스가 어떻든 기울기를 x까지 전달합니다.",
+        "attention_col_head": "헤드",
+        "attention_col_row": "행",
+        "attention_col_token": "토큰",
+        "attention_col_entropy_plain": "H(a) 스케일 없음",
+        "attention_col_norm_plain": "‖J‖_F 스케일 없음",
     },
 }
 
