@@ -14,15 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["DERIVE_CACHE"] = tempfile.mkdtemp()
 
-import derive  # noqa: E402
-from derive.tensor import proof  # noqa: E402
-from tests.models import cnn_zoo, graph_zoo, modern_zoo, rnn_zoo  # noqa: E402
+import derive
+from derive.sources.torch_module import load_module
+from derive.tensor import proof
+from tests.models import cnn_zoo, graph_zoo, modern_zoo, rnn_zoo
 
 
 def main() -> None:
     proof._shipped.cache_clear()
     proof.SHIPPED = Path(os.environ["DERIVE_CACHE"]) / "none.json"
     networks = [derive.examples.seed(), derive.load_spec(ROOT / "examples" / "classic_2_2_2.toml")]
+    x = json.loads((ROOT / "examples" / "attention_x.json").read_text())
+    for name in ("OneHeadBlock", "TwoHeadBlock", "TorchMHABlock"):  # the attention chapter's blocks
+        block = load_module(f"{ROOT / 'examples' / 'attention_block.py'}:{name}")
+        networks.append(derive.from_torch(block, loss="cross_entropy", x=x, y=[2]))
     for zoo in (modern_zoo, graph_zoo, cnn_zoo, rnn_zoo):
         for name, (x, y, loss) in zoo.CASES.items():
             networks.append(derive.from_torch(getattr(zoo, name)(), loss=loss, x=x, y=y))

@@ -22,7 +22,7 @@ def fresh_cache(tmp_path, monkeypatch):
     from derive.tensor.program import build
 
     monkeypatch.setenv("DERIVE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(proof, "_shipped", lambda: {})
+    monkeypatch.setattr(proof, "_shipped", dict)
     build.cache_clear()
     yield
     build.cache_clear()
@@ -96,3 +96,43 @@ def test_proofs_are_cached_by_configuration(monkeypatch):
     first = proof.prove(model)
     monkeypatch.setattr(proof, "prove_configuration", lambda config: pytest.fail("proved again"))
     assert proof.prove(model) == first
+
+
+def test_attention_rule_is_the_textbook_one_and_proved_in_50_digits():
+    proofs = [p for p in proof.prove(_model(modern_zoo, "EncoderLayer")) if p.op.startswith("attention(")]
+    assert proofs and all(p.holds and p.arithmetic == "50-digit" for p in proofs)
+    rules = "\n".join(proofs[0].rule)
+    assert "dO_weights = G @ transpose(I2)" in rules  # ∂L/∂A = ∂L/∂O Vᵀ
+    assert "dO_scores = O_weights*(dO_weights - sum(dO_weights*O_weights; dims=[-1], keepdim=true))" in rules
+    assert "dI0 = attention.scale(dO_scores @ I1;" in rules and "dI2 = transpose(O_weights) @ G" in rules
+
+
+def test_an_attention_rule_without_its_scale_is_caught(monkeypatch):
+    from derive.ops.attention import Attention
+
+    right = Attention.tensor_rule
+
+    def unscaled(self, g, inputs, parts, wanted, shapes, shape):  # ∂Q = ∂L/∂S K where the rule has K/√d
+        rules = right(self, g, inputs, parts, wanted, shapes, shape)
+        if rules[0] is not None and rules[0].fn == "attention.scale":
+            rules[0] = rules[0].args[0]
+        return rules
+
+    monkeypatch.setattr(Attention, "tensor_rule", unscaled)
+    proofs = proof.prove(_model(modern_zoo, "EncoderLayer"), cache=False)
+    failed = [p for p in proofs if not p.holds]
+    assert failed and failed[0].op.startswith("attention(") and failed[0].failure.startswith("input 0, entry (")
+
+
+def test_a_cached_proof_of_another_rule_is_proved_anew(monkeypatch):
+    model = _model(graph_zoo, "ResidualBlock")
+    first = proof.prove(model)
+    cache = proof._user_cache()
+    known = json.loads(cache.read_text())
+    for entry in known.values():
+        entry["rule"] = ["dI0 = G"]  # what an older derive proved
+    cache.write_text(json.dumps(known))
+    proved = []
+    monkeypatch.setattr(proof, "prove_configuration", lambda config, real=proof.prove_configuration: proved.append(1)
+                        or real(config))
+    assert proof.prove(model) == first and len(proved) == len(first)

@@ -8,7 +8,15 @@ the softmax (−∞, weight 0); a float mask is added to the scores. A fully mas
 The scores ``s`` and the weights ``a`` are named scalars of the derivation. Partials: ∂s_ij/∂q_ie = k_je·scale,
 ∂s_ij/∂k_je = q_ie·scale, ∂a_ij/∂s_il = a_ij(δ_jl − a_il), ∂o_ie/∂a_ij = v_je, ∂o_ie/∂v_je = a_ij.
 
-The tensor rule: dV = Aᵀ dO, dA = dO Vᵀ, dS = A ⊙ (dA − rowsum(dA ⊙ A)), dQ = dS K·scale, dK = dSᵀ Q·scale.
+In the tensor program the op is three definitions, S = QKᵀ·scale (+ M), A = softmax(S) (a fully masked row
+zeros), O = A V, and its rule the textbook's: ∂L/∂A = ∂L/∂O Vᵀ, ∂L/∂S = A ⊙ (∂L/∂A − rowsum(∂L/∂A ⊙ A)),
+∂Q = ∂L/∂S K·scale, ∂K = ∂L/∂Sᵀ Q·scale, ∂V = Aᵀ ∂L/∂O (a float mask: ∂M = ∂L/∂S).
+
+>>> import numpy as np
+>>> q = k = np.eye(2)[None]
+>>> Attention.tensor_function("weights", [Attention.tensor_function("scores", [q, k], {"scale": 1.0}, "numpy")],
+...                           {}, "numpy").round(4).tolist()
+[[[0.7311, 0.2689], [0.2689, 0.7311]]]
 """
 
 from __future__ import annotations
@@ -25,6 +33,45 @@ from derive.errors import ShapeError
 from derive.ops.softmax import Softmax as SoftmaxFunction
 from derive.ops.tensor import Sample, TensorOp, exact, register, symbols_only, torch_module
 from derive.terms import dot
+
+
+def _number(value: float, backend: str) -> Any:
+    """A float in a backend's arithmetic: itself, or for a proof the rational its shortest repr names
+    ("object") or that rational in 60 digits ("mpmath")."""
+    if backend in ("numpy", "torch") or not math.isfinite(value):
+        if backend == "mpmath":
+            import mpmath
+
+            return mpmath.mpf(value)
+        return value
+    import fractions
+
+    exact_value = fractions.Fraction(repr(float(value)))
+    if backend == "object":
+        return exact_value
+    import mpmath
+
+    with mpmath.workdps(60):
+        return mpmath.mpf(exact_value.numerator) / exact_value.denominator
+
+
+def _softmax_rows(scores: Any, backend: str) -> Any:
+    """Each last-dim row's softmax; a row of −∞ only (fully masked) gives zeros, as torch's attention."""
+    if backend == "torch":
+        return torch_module().softmax(scores, dim=-1).nan_to_num(0.0)
+    if backend == "numpy":
+        top = np.max(scores, axis=-1, keepdims=True)
+        shifted = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
+        total = np.sum(shifted, axis=-1, keepdims=True)
+        return np.divide(shifted, total, out=np.zeros_like(shifted), where=total > 0)
+    if backend == "object":
+        raise TypeError("the softmax of rationals is not rational")
+    import mpmath  # a proof's arrays in 60 digits
+
+    with mpmath.workdps(60):
+        exps = np.vectorize(lambda s: mpmath.exp(s), otypes=[object])(scores)
+        total = np.sum(exps, axis=-1, keepdims=True)
+        return np.vectorize(lambda e, t: e / t if t else mpmath.mpf(0), otypes=[object])(exps, total)
 
 
 @register
@@ -78,7 +125,7 @@ class Attention(TensorOp):
             raise ShapeError(f"attention: batch dims of {q.shape}, {k.shape} and {v.shape} do not broadcast") from None
         Q, K, V = (np.broadcast_to(t, batch + t.shape[-2:]) for t in (q, k, v))
         masks = None if mask is None else np.broadcast_to(mask, batch + (L, S))
-        scale = exact(self._scale(E))
+        scale = exact(self.scale) if self.scale is not None else 1 / sp.sqrt(E)  # 1/√E exactly
         scores, weights = lowering.new(batch + (L, S), "scores"), lowering.new(batch + (L, S), "weights")
         out = lowering.new(batch + (L, v.shape[-1]))
         for b in np.ndindex(batch):
@@ -150,3 +197,109 @@ class Attention(TensorOp):
     def describe(self, *inputs: str) -> str:
         q, k, v = inputs[:3]
         return rf"\operatorname{{softmax}}\left(\frac{{{q} {{{k}}}^\top}}{{\sqrt{{d}}}}\right) {v}"
+
+    # --- the tensor program: S, A and O, and the textbook's rule -------------------------------------------
+
+    def tensor_forward(self, inputs: list[Any]) -> Any:
+        """S = attention.scores(Q, K[, M]), A = attention.weights(S), O = A V: the scores and the weights are
+        tensors of the program, as the textbook writes them."""
+        from derive.tensor.expr import Ref, call
+
+        q, k, v = inputs[:3]
+        mask = [m for m in inputs[3:4] if not (isinstance(m, Ref) and m.name == "none")]
+        return [("scores", call("attention.scores", q, k, *mask, **self.options())),
+                ("weights", call("attention.weights", Ref("@scores"))),
+                ("", Ref("@weights") @ v)]
+
+    def tensor_adjoint_parts(self, g, inputs, parts, shapes, shape) -> list[tuple[str, Any]]:
+        """∂L/∂A = ∂L/∂O Vᵀ; ∂L/∂S = A ⊙ (∂L/∂A − rowsum(∂L/∂A ⊙ A)): each row's softmax Jacobian
+        diag(a) − a aᵀ applied to its row of ∂L/∂A."""
+        from derive.tensor.expr import Ref, call
+
+        weights, d_weights = parts["weights"], Ref("@dweights")
+        return [("weights", g @ call("transpose", inputs[2])),
+                ("scores", weights * (d_weights - call("sum", d_weights * weights, dims=(-1,), keepdim=True)))]
+
+    def tensor_rule(self, g, inputs, parts, wanted, shapes, shape) -> list[Any]:
+        """∂Q = ∂L/∂S K·scale, ∂K = ∂L/∂Sᵀ Q·scale, ∂V = Aᵀ ∂L/∂O, each summed back to its input's shape
+        where the batch dims broadcast; a float mask: ∂M = ∂L/∂S summed back."""
+        from derive.tensor.expr import call
+
+        q, k = inputs[:2]
+        d_scores, weights = parts["dscores"], parts["weights"]
+        features = shapes[0][-1]
+        rules = [call("attention.scale", d_scores @ k, features=features, scale=self.scale),
+                 call("attention.scale", call("transpose", d_scores) @ q, features=features, scale=self.scale),
+                 call("transpose", weights) @ g]
+        if len(inputs) > 3:
+            rules.append(None if self.boolean_mask or shapes[3] is None else d_scores)
+        scores_shape = tuple(shape[:-1]) + (shapes[1][-2],)
+        for n, rule in enumerate(rules):
+            if rule is not None and shapes[n] is not None:
+                full = scores_shape if n == 3 else tuple(shape[:-2]) + tuple(shapes[n][-2:])
+                if tuple(shapes[n]) != full:
+                    rules[n] = call("sum_to", rule, shape=tuple(shapes[n]))
+        return [rule if n < len(wanted) and wanted[n] else None for n, rule in enumerate(rules)]
+
+    @classmethod
+    def tensor_function(cls, rule: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:
+        """``scores`` (Q, K[, M]): QKᵀ·scale, masked; ``weights`` (S): each row's softmax, a fully masked row
+        zeros; ``scale`` (X; features): X·scale. NumPy float64, torch, or a proof's exact or 60-digit arrays
+        (the scale as derive reads a float: the rational its shortest repr names)."""
+        if rule == "scale":
+            return args[0] * cls(options.get("scale"))._scale_in(options["features"], backend)
+        if rule == "scores":
+            op = cls(**options)
+            q, k, *mask = args
+            if backend == "torch":
+                return op._scores(q, k, mask[0] if mask else None)
+            return op._array_scores(q, k, mask[0] if mask else None, backend)
+        if rule == "weights":
+            return _softmax_rows(args[0], backend)
+        return super().tensor_function(rule, args, options, backend)
+
+    def _scale_in(self, features: int, backend: str) -> Any:
+        """The scale in a backend's arithmetic: 1/√E exactly in a proof's (a rational where E is a square),
+        a given scale as derive reads a float."""
+        if self.scale is not None or backend in ("numpy", "torch"):
+            return _number(self._scale(features), backend)
+        root = math.isqrt(features)
+        if root * root == features:
+            return _number(1 / root, backend)
+        if backend == "object":
+            raise TypeError(f"1/√{features} is not rational")
+        import mpmath
+
+        with mpmath.workdps(60):
+            return 1 / mpmath.sqrt(features)
+
+    def _array_scores(self, q: Any, k: Any, mask: Any, backend: str) -> Any:
+        scores = np.matmul(q, np.swapaxes(k, -1, -2)) * self._scale_in(q.shape[-1], backend)
+        L, S = scores.shape[-2:]
+        minus_infinity = _number(-math.inf, backend)
+        if self.causal or (mask is not None and self.boolean_mask):
+            keep = np.tril(np.ones((L, S), dtype=bool)) if self.causal else np.ones((L, S), dtype=bool)
+            if mask is not None and self.boolean_mask:
+                keep = keep & np.asarray(mask, dtype=bool)
+            scores = np.where(keep, scores, minus_infinity)
+        elif mask is not None:
+            scores = scores + mask
+        return scores
+
+    @classmethod
+    def tensor_latex(cls, rule: str, args: list[str], options: dict[str, Any]) -> str:
+        if rule == "scale":
+            scale = options.get("scale")
+            return rf"\frac{{{args[0]}}}{{\sqrt{{{options['features']}}}}}" if scale is None else \
+                rf"{scale!r} \, {args[0]}"
+        if rule == "scores":
+            scale = options.get("scale")
+            product = rf"{args[0]} {{{args[1]}}}^\top"
+            scaled = rf"\frac{{{product}}}{{\sqrt{{d}}}}" if scale is None else rf"{scale!r} \, {product}"
+            masked = options.get("causal") or (len(args) > 2 and options.get("boolean_mask"))
+            if len(args) > 2 and not options.get("boolean_mask"):
+                scaled += f" + {args[2]}"
+            return rf"\operatorname{{mask}}\left({scaled}\right)" if masked else scaled
+        if rule == "weights":
+            return rf"\operatorname{{softmax}}\left({args[0]}\right)"
+        return super().tensor_latex(rule, args, options)

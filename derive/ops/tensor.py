@@ -150,7 +150,8 @@ class TensorOp:
     def tensor_adjoint_parts(self, g: Any, inputs: list[Any], parts: dict[str, Any],
                              shapes: Sequence[tuple[int, ...] | None], shape: tuple[int, ...]) -> list[tuple[str, Any]]:
         """The adjoints of the op's named intermediates its rule reads, as (part, expression), in order: the
-        program defines each (``dL_dZ_1``) and gives it to `tensor_rule` as ``parts["d" + part]``."""
+        program defines each (``dL_dZ_1``) and gives it to `tensor_rule` as ``parts["d" + part]``; a later one
+        reads an earlier one as ``Ref("@d" + part)``."""
         return []
 
     @classmethod

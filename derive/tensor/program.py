@@ -220,6 +220,7 @@ class _Builder:
             arg_shapes = [shapes[a] if a is not None else None for a in node.args]
             parts: dict[str, TExpr] = {part: Ref(name) for part, name in self.parts[i].items()}
             for part, expr in node.op.tensor_adjoint_parts(Ref(adjoint), inputs, parts, arg_shapes, shapes[i]):
+                expr = substitute(expr, {f"@{p}": r for p, r in parts.items()})  # earlier adjoints by name
                 symbol = self.parts[i][part]
                 name = self.unique(f"dL_d{symbol}")
                 latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[symbol]}}}"

@@ -93,7 +93,7 @@ def prove(network: Any, *, cache: bool = True) -> list[Proof]:
         if key in seen:
             continue
         seen.add(key)
-        found = _cached(key) if cache else None
+        found = _cached(key, config) if cache else None
         if found is None:
             found = prove_configuration(config)
             if cache and found.arithmetic != "not proved":
@@ -209,6 +209,7 @@ def _rule_text(op: Any, shapes: list, wanted: tuple[bool, ...]) -> tuple[str, ..
     except Exception:  # noqa: BLE001 - only for the printed rule
         out_shape = ()
     for part, expr in op.tensor_adjoint_parts(Ref("G"), inputs, parts, shapes, out_shape):
+        expr = substitute(expr, {f"@{p}": r for p, r in parts.items()})
         parts["d" + part] = Ref(f"dO_{part}")
         lines.append(f"dO_{part} = {text(expr)}")
     rules = op.tensor_rule(Ref("G"), inputs, parts, list(wanted), shapes, out_shape)
@@ -426,6 +427,7 @@ def _tensor_side(op: Any, inputs: list, wanted: tuple[bool, ...], g: Any, output
         env["G"] = _convert(g, mode)
         shape = tuple(np.shape(env["O"]))
         for part, expr in op.tensor_adjoint_parts(Ref("G"), refs, parts, shapes, shape):
+            expr = substitute(expr, {f"@{p}": r for p, r in parts.items()})
             env[f"dO_{part}"] = evaluate(expr, env, backend)
             parts["d" + part] = Ref(f"dO_{part}")
         rules = op.tensor_rule(Ref("G"), refs, parts, list(wanted), shapes, shape)
@@ -473,9 +475,14 @@ def _load(path: Path) -> dict[str, dict]:
         return {}
 
 
-def _cached(key: str) -> Proof | None:
+def _cached(key: str, config: Configuration) -> Proof | None:
+    """The cached proof of ``config``, if one was made of the rule derive has now (a changed rule is proved anew)."""
     found = _shipped().get(key) or _load(_user_cache()).get(key)
     if found is None:
+        return None
+    op, shapes, data = config.op.proof_instance(config.shapes, config.data)
+    wanted = tuple(w and d is None for w, d in zip(config.wanted, data))
+    if tuple(found["rule"]) != _rule_text(op, shapes, wanted):
         return None
     return Proof(found["op"], tuple(found["rule"]), tuple(tuple(s) for s in found["shapes"]), found["entries"],
                  found["arithmetic"], found["holds"], found.get("failure", ""))
