@@ -45,3 +45,21 @@ pdftoppm -png -r 80 -f 1 -l 2 "$tmp/cnn.pdf" "$tmp/page"
 cp "$tmp"/page*1.png docs/images/cnn-report-page1.png
 cp "$tmp"/page*2.png docs/images/cnn-report-page2.png
 rm -rf "$tmp"
+
+# The attention chapter: the two-head block on 3 tokens, its report and the pages with the worked attention
+# and the saturation table.
+DATA=(--torch examples/attention_block.py:TwoHeadBlock --x examples/attention_x.json --y 2 --loss cross_entropy)
+.venv/bin/derive report "${DATA[@]}" --format md -o docs/attention-report.md
+tmp="$(mktemp -d)"
+.venv/bin/derive report "${DATA[@]}" --pdf -o "$tmp/attention.pdf"
+pdftotext "$tmp/attention.pdf" "$tmp/attention.txt"
+first="$(awk -v RS='\f' '/Head 1, in full/ {print NR; exit}' "$tmp/attention.txt")"
+jacobian="$(awk -v RS='\f' '/softmax Jacobian of row/ {print NR; exit}' "$tmp/attention.txt")"
+why="$(awk -v RS='\f' '/Why the design is what it is/ {print NR; exit}' "$tmp/attention.txt")"
+pdftoppm -png -r 80 -f "$first" -l "$first" "$tmp/attention.pdf" "$tmp/first"
+pdftoppm -png -r 80 -f "$jacobian" -l "$jacobian" "$tmp/attention.pdf" "$tmp/jacobian"
+pdftoppm -png -r 80 -f "$why" -l "$why" "$tmp/attention.pdf" "$tmp/why"
+cp "$tmp"/first*.png docs/images/attention-report-worked.png
+cp "$tmp"/jacobian*.png docs/images/attention-report-jacobian.png
+cp "$tmp"/why*.png docs/images/attention-report-why.png
+rm -rf "$tmp"

@@ -57,3 +57,37 @@ def test_the_tensor_form_page_quotes_the_program_derive_prints(capsys):
     page = (ROOT / "docs" / "tensor-form.md").read_text()
     quoted = page.split("$ derive grads --example seed --form tensor --format text\n")[1].split("```")[0]
     assert quoted.strip() and printed.startswith(quoted.rstrip("\n")), "docs/tensor-form.md: quote the program again"
+
+
+def test_the_attention_chapter_in_docs_is_current_and_quotes_the_report_and_the_program(capsys):
+    source = str(ROOT / "examples" / "attention_block.py") + ":TwoHeadBlock"
+    x = __import__("json").loads((ROOT / "examples" / "attention_x.json").read_text())
+    model = derive.from_torch(load_module(source), loss="cross_entropy", x=x, y=[2])
+    expected = derive.report(model, format="md")
+    assert (ROOT / "docs" / "attention-report.md").read_text() == expected, "run scripts/make_docs.sh"
+    page = (ROOT / "docs" / "attention.md").read_text()
+    for header in ("| head | row | H(a) |", "| token | ‖∂L/∂x\\_t‖ res |"):
+        rows = expected.split(header)[1].strip().split("\n\n")[0].splitlines()[2:]
+        assert len(rows) >= 3 and all(row in page for row in rows), header
+    from derive.cli import main
+
+    assert main(["grads", "--torch", source, "--x", str(ROOT / "examples" / "attention_x.json"), "--y", "2",
+                 "--loss", "cross_entropy", "--form", "tensor", "--prove"]) == 0
+    printed = {" ".join(line.split()) for line in capsys.readouterr().out.splitlines()}
+    quoted = page.split("## The tensor rules of attention")[1].split("## torch's own modules")[0]
+    blocks = [b.split("```", 1)[0] for b in quoted.split("```text\n")[1:]]
+    lines = [" ".join(line.split()) for block in blocks for line in block.strip().splitlines()]
+    missing = [line for line in lines if not any(p.startswith(line) for p in printed)]  # printed: with its shape
+    assert len(lines) == 9 and not missing, missing
+    for image in ("worked", "jacobian", "why"):
+        path = f"images/attention-report-{image}.png"
+        assert path in page and (ROOT / "docs" / path).stat().st_size > 10_000
+
+
+def test_the_concepts_page_quotes_the_seeds_program_at_batch_two():
+    from derive.tensor.expr import text
+    from derive.tensor.program import program
+
+    p = program(derive.examples.seed().replace(x=[[1, 1], [0, 1]], y=[[0], [1]]))
+    printed = "\n".join(f"{d.symbol} = {text(d.expr)}" for d in p.definitions)
+    assert f"```text\n{printed}\n```" in (ROOT / "docs" / "concepts.md").read_text()

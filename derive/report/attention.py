@@ -182,7 +182,10 @@ def attention_section(model: Model, lang: str = "en", digits: int = 4) -> list:
         page = Page(site, digits)
         b = backward(site)
         name = model.structure.nodes[site.node].name
-        blocks.append(Paragraph(label(lang, "attention_text", name=name, heads=site.heads, tokens=site.tokens,
+        heads = label(lang, "attention_one_head") if site.heads == 1 else label(lang, "attention_heads",
+                                                                                 heads=site.heads)
+        blocks.append(Paragraph(label(lang, "attention_text", name=name, heads=site.heads, heads_text=heads,
+                                      tokens=site.tokens,
                                       width=site.width, scale=_plain_scale(site))))
         blocks.extend(forward_blocks(page, b, lang))
         blocks.extend(backward_blocks(page, b, lang))

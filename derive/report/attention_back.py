@@ -176,6 +176,8 @@ def _projections_backward(page: Page, lang: str) -> list:
             blocks.append(Equation(d(f"b_{{{letter}}}"), (rf"\mathbf{{1}}^\top {d(letter)}",
                                                           f"{page.ones(site.tokens, row=True)} {page.grid(grad)}",
                                                           page.grid(p.bias_grad))))
+            if letter == "K" and np.allclose(p.bias_grad, 0, atol=1e-12):
+                blocks.append(Paragraph(label(lang, "attention_key_bias")))
         bias = "" if p.bias_key is None else label(lang, "attention_bias_rows", letter=letter, tensor=p.bias_key)
         blocks.append(Paragraph(label(lang, "attention_grad_rows", letter=letter, rows=rows_text(p.rows), tensor=p.key,
                                       bias=bias)))

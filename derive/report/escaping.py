@@ -23,7 +23,12 @@ _TEX_UNICODE = {
     "σ": r"$\sigma$", "δ": r"$\delta$", "Δ": r"$\Delta$", "α": r"$\alpha$", "∂": r"$\partial$",
     "−": r"$-$", "ᵀ": r"$^{\top}$", "ℓ": r"$\ell$", "Σ": r"$\Sigma$", "ₙ": r"$_n$", "⁽": r"$^{(}$",
     "ⁿ": r"$^{n}$", "⁾": r"$^{)}$", "→": r"$\to$", "ŷ": r"$\hat{y}$", "≤": r"$\le$", "…": r"\dots{}",
+    "β": r"$\beta$", "γ": r"$\gamma$", "ε": r"$\epsilon$", "η": r"$\eta$", "λ": r"$\lambda$", "μ": r"$\mu$",
+    "τ": r"$\tau$", "ᵗ": r"$^{t}$", "ḡ": r"$\bar{g}$", "√": r"$\surd$", "⊙": r"$\odot$", "⋆": r"$\star$",
+    "∗": r"$\ast$", "∞": r"$\infty$", "‖": r"$\|$", "—": "---",
 }
+#: A combining circumflex (x̂): the letter before it with a hat.
+_HAT = "\u0302"
 
 
 #: Superscript and subscript digits (10⁻⁴, W₁ in prose): a run of them becomes one math super- or subscript.
@@ -38,6 +43,8 @@ def tex_text(text: str, korean: bool = False) -> str:
 
     >>> tex_text("below 10⁻⁴, from 10⁶, as 0 below 10⁻¹⁵; W₁₂")
     'below 10$^{-4}$, from 10$^{6}$, as 0 below 10$^{-15}$; W$_{12}$'
+    >>> print(tex_text("1/√d, x̂ ⊙ g"))
+    1/$\\surd$d, $\\hat{x}$ $\\odot$ g
     """
     out = []
     runs = {m.start(): m.group() for m in _SCRIPT_RUN.finditer(text)}
@@ -51,6 +58,9 @@ def tex_text(text: str, korean: bool = False) -> str:
             table = _SUBSCRIPTS if sub else _SUPERSCRIPTS
             out.append(("$_{" if sub else "$^{") + "".join(table[c] for c in runs[i]) + "}$")
             skip = len(runs[i]) - 1
+        elif i + 1 < len(text) and text[i + 1] == _HAT and char.isalpha():
+            out.append(rf"$\hat{{{char}}}$")
+            skip = 1
         elif char in _TEX_SPECIAL:
             out.append(_TEX_SPECIAL[char])
         elif char in _TEX_UNICODE:

@@ -136,7 +136,7 @@ LABELS: dict[str, dict[str, str]] = {
         "proof_fails": "FAILS: {failure}",
         "proof_not_proved": "not proved (the instance is too large for the scalar engine)",
         "attention": "Attention, worked through",
-        "attention_text": "The attention {name} as a textbook page: {heads} head(s) over {tokens} tokens, each head "
+        "attention_text": "The attention {name} as a textbook page: {heads_text} over {tokens} tokens, each head "
         "d = {width} wide, the scores scaled by {scale}. Every product is written with the numbers it multiplies (a "
         "transpose as its values); each result is derive's float64 value, rounded.",
         "attention_projections": "The input and the projections",
@@ -147,7 +147,7 @@ LABELS: dict[str, dict[str, str]] = {
         "attention_mask": "The mask: a masked score is −∞, takes no part in its row's softmax and gets weight 0.",
         "attention_masked_row": "Every score of row {row} is masked: torch's scaled_dot_product_attention gives that "
         "row weights of 0, and so an output of 0.",
-        "attention_softmax": "Each row of weights is the softmax of its row of scores, e^s / Σ e^s:",
+        "attention_softmax": "Each row of weights is the softmax of its row of scores, exp(s) / Σ exp(s):",
         "attention_other_heads": "The other heads",
         "attention_concat": "Concatenation, output projection, residual",
         "attention_out_rows": "The heads side by side make O; W_O and b_O are {tensor} and its bias.",
@@ -165,6 +165,10 @@ LABELS: dict[str, dict[str, str]] = {
         "attention_rowsum": "All rows at once: ∂L/∂S = A ⊙ (∂L/∂A − r 1ᵀ), with r = (A ⊙ ∂L/∂A) 1.",
         "attention_projections_back": "The projections' gradients",
         "attention_grad_rows": "∂L/∂W_{letter} is rows {rows} of ∂L/∂{tensor}{bias}.",
+        "attention_key_bias": "∂L/∂b_K is 0, whatever the data: b_K adds q_i · b_K to every score of row i, and a "
+        "softmax does not change when its whole row shifts by the same amount.",
+        "attention_one_head": "one head",
+        "attention_heads": "{heads} heads",
         "attention_paths": "Two paths to the input",
         "attention_paths_text": "The input reaches the loss through the residual (∂L/∂H itself) and through the "
         "attention (back through Q, K and V); its gradient is the sum of the two.",
@@ -311,7 +315,7 @@ LABELS: dict[str, dict[str, str]] = {
         "attention_mask": "마스크: 가려진 점수는 −∞이며, 그 행의 소프트맥스에 참여하지 않고 가중치 0을 받습니다.",
         "attention_masked_row": "{row}행의 점수가 모두 가려졌습니다: torch의 scaled_dot_product_attention은 그 행에 "
         "가중치 0, 따라서 출력 0을 줍니다.",
-        "attention_softmax": "가중치의 각 행은 그 행 점수의 소프트맥스 e^s / Σ e^s입니다:",
+        "attention_softmax": "가중치의 각 행은 그 행 점수의 소프트맥스 exp(s) / Σ exp(s)입니다:",
         "attention_other_heads": "나머지 헤드",
         "attention_concat": "이어 붙이기, 출력 사영, 잔차",
         "attention_out_rows": "헤드를 나란히 놓으면 O가 됩니다; W_O와 b_O는 {tensor}와 그 편향입니다.",
@@ -329,6 +333,10 @@ LABELS: dict[str, dict[str, str]] = {
         "attention_rowsum": "모든 행을 한꺼번에: ∂L/∂S = A ⊙ (∂L/∂A − r 1ᵀ), 여기서 r = (A ⊙ ∂L/∂A) 1.",
         "attention_projections_back": "사영의 기울기",
         "attention_grad_rows": "∂L/∂W_{letter}는 ∂L/∂{tensor}의 {rows}행입니다{bias}.",
+        "attention_key_bias": "∂L/∂b_K는 데이터와 상관없이 0입니다: b_K는 i행의 모든 점수에 q_i · b_K를 더하고, "
+        "소프트맥스는 한 행 전체가 같은 양만큼 움직여도 변하지 않습니다.",
+        "attention_one_head": "헤드 1개",
+        "attention_heads": "헤드 {heads}개",
         "attention_paths": "입력으로 가는 두 경로",
         "attention_paths_text": "입력은 잔차(∂L/∂H 그대로)와 어텐션(Q, K, V를 거슬러)을 통해 손실에 이릅니다; "
         "입력의 기울기는 두 기여의 합입니다.",
