@@ -25,7 +25,8 @@ _TEX_UNICODE = {
     "ⁿ": r"$^{n}$", "⁾": r"$^{)}$", "→": r"$\to$", "ŷ": r"$\hat{y}$", "≤": r"$\le$", "…": r"\dots{}",
     "β": r"$\beta$", "γ": r"$\gamma$", "ε": r"$\epsilon$", "η": r"$\eta$", "λ": r"$\lambda$", "μ": r"$\mu$",
     "τ": r"$\tau$", "ᵗ": r"$^{t}$", "ḡ": r"$\bar{g}$", "√": r"$\surd$", "⊙": r"$\odot$", "⋆": r"$\star$",
-    "∗": r"$\ast$", "∞": r"$\infty$", "‖": r"$\|$", "—": "---",
+    "∗": r"$\ast$", "∞": r"$\infty$", "‖": r"$\|$", "—": "---", "–": "--", "≥": r"$\ge$", "≠": r"$\neq$",
+    "≈": r"$\approx$", "′": r"$'$", "π": r"$\pi$", "φ": r"$\phi$", "Φ": r"$\Phi$", "θ": r"$\theta$",
 }
 #: A combining circumflex (x̂): the letter before it with a hat.
 _HAT = "\u0302"
