@@ -124,3 +124,18 @@ def test_a_recurrent_program_does_not_grow_with_the_sequence(deep):
             value = float(np.asarray(grads[q.torch])[q.index])
             assert abs(value - reference[q.name]) <= 1e-12 * max(1.0, abs(reference[q.name])), (steps, q.name)
     assert counts[0] == counts[1]
+
+
+def test_a_recurrent_op_with_wrong_inputs_or_options_is_a_one_line_error():
+    from derive.errors import DeriveError, ShapeError
+    from derive.model.build import ModelBuilder
+    from derive.ops.recurrent import Recurrent
+
+    b = ModelBuilder()
+    x = b.input("x", (3, 2, 2))
+    with pytest.raises(ShapeError, match=r"^recurrent: an LSTM of 1 layer\(s\), 1 direction\(s\) takes x \(3-D\), 2 "
+                                         r"initial state\(s\), .*: 7 inputs, got 2$"):
+        b.model(b.op("recurrent", x, b.parameter("w", np.zeros((8, 2))), kind="LSTM"), x=np.zeros((3, 2, 2)),
+                y=np.zeros((3, 2, 2)), loss="mse")
+    with pytest.raises(DeriveError, match="^recurrent takes kind RNN, LSTM or GRU.*got kind='lstm'"):
+        Recurrent("lstm")

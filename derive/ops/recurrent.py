@@ -12,17 +12,24 @@ gradient is the sum over time (backpropagation through time) without anything sp
 
 A reverse direction reads the sequence from its end; its outputs are put back in time order and
 concatenated after the forward direction's features, as torch does.
+
+The scalar engine and its reports walk those steps. The tensor program does not: the reader records each layer
+call (all its layers and directions, as ``aten.lstm`` takes them) as an `OpGroup` of the structure, and the
+program keeps it as one op, `Recurrent`, whose value S holds every state through time
+(`derive.ops.recurrent_steps`) and whose rule is backpropagation through time; its proof lowers the same steps
+(`Recurrent.lower` shares `_unroll` and `_Cell` with the reader). Cells called in a Python loop stay their steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from derive.ops.tensor import TensorOp, register
+from derive.errors import DeriveError, ShapeError
+from derive.ops.tensor import Sample, TensorOp, register
 
 
 class _Cell:
@@ -94,7 +101,6 @@ class Recurrent(TensorOp):
     bidirectional: bool = False
     batch_first: bool = False
     key = "recurrent"
-    composite: ClassVar[bool] = True
     aten = ("lstm.input", "gru.input", "rnn_tanh.input", "rnn_relu.input", "lstm_cell.default", "gru_cell.default",
             "rnn_tanh_cell.default", "rnn_relu_cell.default")
 
@@ -112,6 +118,21 @@ class Recurrent(TensorOp):
 
     # --- one layer call as one op: inputs x, the initial h (and c) of each layer-direction, the weights ---------
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("RNN", "LSTM", "GRU") or self.nonlinearity not in ("tanh", "relu") or \
+                isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
+            raise DeriveError(f"recurrent takes kind RNN, LSTM or GRU, nonlinearity tanh or relu and layers ≥ 1; got "
+                              f"kind={self.kind!r}, nonlinearity={self.nonlinearity!r}, layers={self.layers!r}")
+
+    def check(self, inputs: Sequence[Any]) -> None:
+        """A `ShapeError` unless the inputs are x (3-D) and, per layer-direction, the initial states and weights."""
+        K = self.count
+        states = K * (2 if self.kind == "LSTM" else 1)
+        if len(inputs) != 1 + states + 4 * K or any(v is None for v in inputs) or len(np.shape(inputs[0])) != 3:
+            raise ShapeError(f"an {self.kind} of {self.layers} layer(s), {K // self.layers} direction(s) takes "
+                             f"x (3-D), {states} initial state(s), then W_ih, W_hh, b_ih, b_hh per layer and "
+                             f"direction: {1 + states + 4 * K} inputs, got {len(inputs)}")
+
     @property
     def count(self) -> int:
         """K: layers × directions."""
@@ -127,6 +148,7 @@ class Recurrent(TensorOp):
     def lower(self, lowering: Any, *inputs: np.ndarray) -> np.ndarray:
         """The steps the reader emits (`_unroll`), lowered one after another; the value S of
         `derive.ops.recurrent_steps` (each state's scalars, the initial ones as given)."""
+        self.check(inputs)
         x, hs, cs, params = self.split(inputs)
         call = _Lowered(lowering)
         steps = x.shape[1] if self.batch_first else x.shape[0]
@@ -141,6 +163,44 @@ class Recurrent(TensorOp):
 
     def forward(self, *inputs: Any) -> Any:
         return self.tensor_function("", list(inputs), self.options(), "torch")
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """The tensor rule (`tensor_rule`: BPTT, then each input's term) on torch tensors."""
+        from derive.tensor.expr import Ref, substitute
+        from derive.tensor.functions import evaluate
+
+        env: dict[str, Any] = {"none": None, "G": g, "O": out}
+        refs = []
+        for k, value in enumerate(inputs):
+            env[f"I{k}"] = value
+            refs.append(Ref(f"I{k}"))
+        shapes = [tuple(v.shape) for v in inputs]
+        parts: dict[str, Any] = {"": Ref("O")}
+        for part, expr in self.tensor_adjoint_parts(Ref("G"), refs, parts, shapes, tuple(out.shape)):
+            env[f"d{part}"] = evaluate(substitute(expr, {f"@{p}": r for p, r in parts.items()}), env, "torch")
+            parts["d" + part] = Ref(f"d{part}")
+        rules = self.tensor_rule(Ref("G"), refs, parts, list(wanted), shapes, tuple(out.shape))
+        return [None if rule is None else evaluate(rule, env, "torch") for rule in rules]
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        """An RNN (tanh, batch-first), a ReLU RNN both ways, a 2-layer LSTM both ways with its initial states
+        given, a 2-layer GRU: 3 steps, batch 2, 3 inputs, 2 hidden units."""
+        rng = np.random.default_rng(20)
+
+        def instance(op: Recurrent) -> Sample:
+            gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[op.kind]
+            directions = 2 if op.bidirectional else 1
+            inputs = [rng.uniform(-1, 1, (2, 3, 3) if op.batch_first else (3, 2, 3))]
+            inputs += [rng.uniform(-1, 1, (2, 2)) for _ in range(op.count * (2 if op.kind == "LSTM" else 1))]
+            for k in range(op.count):
+                width = 3 if k < directions else 2 * directions
+                inputs += [rng.uniform(-1, 1, shape) for shape in ((2 * gates, width), (2 * gates, 2), (2 * gates,),
+                                                                    (2 * gates,))]
+            return Sample(op, tuple(inputs))
+
+        return [instance(op) for op in (cls("RNN", batch_first=True), cls("RNN", "relu", bidirectional=True),
+                                        cls("LSTM", layers=2, bidirectional=True), cls("GRU", layers=2))]
 
     def proof_instance(self, shapes: Sequence[tuple[int, ...] | None], data: Sequence[Any]) -> tuple[Any, list, list]:
         """T = 3 (or fewer), batch 2, hidden 2, an input size other than the hidden size where they differ;
@@ -218,6 +278,7 @@ class Recurrent(TensorOp):
         k, cell = options.pop("k", None), options.pop("cell", False)
         op = cls(**options)
         if rule == "":
+            op.check(args)
             x, hs, cs, params = op.split(args)
             return steps.states(op, x, hs, cs, params, backend)
         if rule == "out":
