@@ -200,6 +200,7 @@ def test_a_recurrent_models_matrix_form_renders_and_compiles(name, katex):  # no
     model = derive.from_torch(getattr(zoo, name)(), loss=loss, x=x, y=y)
     md, tex = derive.report(model, format="md", form="tensor"), derive.report(model, format="tex", form="tensor")
     assert r"h_{t-1}" in md and r"\delta_{t+1}" in md and md.count(r"}}^\top h_{t-1}") >= 2
+    assert int(re.search(r"A model of (\d+) operations", md).group(1)) <= 4  # the layer, the head: not each step
     assert not katex.errors([(f"{name} #{i}", b) for i, b in enumerate(markdown_math(md))])
     need_pdflatex()
     from derive.report.pdf import compile_pdf

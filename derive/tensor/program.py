@@ -178,7 +178,7 @@ class _Builder:
         s = self.structure
         needs = needs_gradient(s)
         shapes = structure_shapes(s)
-        inner = frozenset().union(*(g.inner(s) for g in s.groups))
+        inner = inner_nodes(s)
         for i, node in enumerate(s.nodes):
             if isinstance(node, Leaf):
                 if node.kind != "number":
@@ -321,6 +321,22 @@ def _total(terms: list[TExpr]) -> TExpr:
     for term in terms[1:]:
         total = call("add", total, term)
     return total
+
+
+def inner_nodes(structure: Structure) -> frozenset[int]:
+    """The op nodes the program leaves to their groups (a recurrent layer's steps, `OpGroup.inner`)."""
+    return frozenset().union(*(g.inner(structure) for g in structure.groups))
+
+
+def op_count(structure: Structure) -> int:
+    """How many ops the program has: a group (a recurrent layer call) is one.
+
+    >>> import derive
+    >>> op_count(program(derive.examples.seed()).structure)
+    2
+    """
+    inner = inner_nodes(structure)
+    return sum(isinstance(n, OpNode) and i not in inner for i, n in enumerate(structure.nodes)) + len(structure.groups)
 
 
 def group_shape(group: OpGroup, shapes: dict[int, tuple[int, ...]]) -> tuple[int, ...]:

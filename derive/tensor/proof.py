@@ -123,10 +123,10 @@ class Configuration:
 
 
 def _configurations(structure: Any) -> Iterator[Configuration]:
-    from derive.tensor.program import needs_gradient
+    from derive.tensor.program import inner_nodes, needs_gradient
 
     needs = needs_gradient(structure)
-    inner = frozenset().union(*(g.inner(structure) for g in structure.groups))
+    inner = inner_nodes(structure)
     ops = [(i, node.op, node.args) for i, node in enumerate(structure.nodes)
            if isinstance(node, OpNode) and i not in inner and needs[i]]
     ops += [(max(g.outputs), g.op, g.args) for g in structure.groups if any(needs[o] for o in g.outputs)]
