@@ -71,7 +71,8 @@ class OpNode:
 class OpGroup:
     """The nodes a reader unrolled from one call (a recurrent layer's steps through time) that the tensor
     program keeps as one op: ``op`` applied to the nodes ``args`` defines the nodes ``outputs`` (the last
-    of the group); the op nodes from ``first`` to the last output, but for ``args``, are its inner steps."""
+    of the group, given by `TensorOp.tensor_outputs` from the op's value, whose adjoint `TensorOp.tensor_scatter`
+    gives from theirs); the op nodes from ``first`` to the last output, but for ``args``, are its inner steps."""
 
     op: TensorOp
     args: tuple[int | None, ...]
