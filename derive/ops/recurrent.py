@@ -91,7 +91,13 @@ _KINDS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 class Recurrent(TensorOp):
     """``aten.lstm``/``gru``/``rnn_tanh``/``rnn_relu`` and their ``_cell``s: read as their steps unrolled
     through time (linear, add, index, activate, mul, stack, cat); in the tensor program a layer call is one
-    primitive whose rule is backpropagation through time."""
+    primitive whose rule is backpropagation through time.
+
+    As one op, its inputs are x, each layer-direction's initial h (and c), then W_ih, W_hh, b_ih, b_hh of each:
+
+    >>> Recurrent("LSTM", layers=2).split(["x", "h0", "h1", "c0", "c1", *range(8)])
+    ('x', ['h0', 'h1'], ['c0', 'c1'], [0, 1, 2, 3, 4, 5, 6, 7])
+    """
 
     #: "RNN", "LSTM" or "GRU"
     kind: str = "RNN"
@@ -129,7 +135,8 @@ class Recurrent(TensorOp):
         K = self.count
         states = K * (2 if self.kind == "LSTM" else 1)
         if len(inputs) != 1 + states + 4 * K or any(v is None for v in inputs) or len(np.shape(inputs[0])) != 3:
-            raise ShapeError(f"an {self.kind} of {self.layers} layer(s), {K // self.layers} direction(s) takes "
+            article = "a" if self.kind == "GRU" else "an"
+            raise ShapeError(f"{article} {self.kind} of {self.layers} layer(s), {K // self.layers} direction(s) takes "
                              f"x (3-D), {states} initial state(s), then W_ih, W_hh, b_ih, b_hh per layer and "
                              f"direction: {1 + states + 4 * K} inputs, got {len(inputs)}")
 
