@@ -136,3 +136,29 @@ def test_a_cached_proof_of_another_rule_is_proved_anew(monkeypatch):
     monkeypatch.setattr(proof, "prove_configuration", lambda config, real=proof.prove_configuration: proved.append(1)
                         or real(config))
     assert proof.prove(model) == first and len(proved) == len(first)
+
+
+@pytest.mark.parametrize("plant, name", [("through_hidden", "SentimentRNN"), ("through_cell", "LSTMClassifier")])
+def test_a_recurrent_rule_without_its_recurrence_is_caught(monkeypatch, plant, name):
+    """BPTT that drops δ_{t+1} W_hh (an RNN's recurrent term) or the forget gate's f ⊙ ∂L/∂c_{t+1} (an LSTM's
+    cell path) fails its proof, naming the op and an entry."""
+    from derive.ops import recurrent_steps
+    from tests.models import rnn_zoo
+
+    monkeypatch.setattr(recurrent_steps, plant, lambda *args: 0)
+    proofs = proof.prove(_model(rnn_zoo, name), cache=False)
+    failed = [p for p in proofs if not p.holds]
+    assert failed and failed[0].op.startswith("recurrent(") and ", entry (" in failed[0].failure, \
+        [p.statement() for p in proofs]
+
+
+@pytest.mark.parametrize("name", ["LSTMClassifier", "GRURegressor", "ReluRNNWithState", "BiLSTM"])
+def test_a_recurrent_layer_is_one_op_whose_rule_is_proved(name):
+    from tests.models import rnn_zoo
+
+    zoo = rnn_zoo if name in rnn_zoo.CASES else modern_zoo
+    proofs = [p for p in proof.prove(_model(zoo, name), cache=False) if p.op.startswith("recurrent(")]
+    assert len(proofs) == 1 and proofs[0].holds and proofs[0].entries > 0, [p.statement() for p in proofs]
+    assert max(proofs[0].shapes[0]) <= 3  # the instance: T ≤ 3, batch ≤ 2, input ≤ 3
+    rules = "\n".join(proofs[0].rule)
+    assert "dO_h = recurrent.bptt(G, I0," in rules and "recurrent.w_hh(dO_z, O;" in rules

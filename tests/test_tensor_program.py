@@ -90,3 +90,52 @@ def test_the_torch_backend_gives_the_numpy_values(name):
         finite = np.abs(expected[np.isfinite(expected)])
         scale = max(1.0, float(finite.max(initial=0)))
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * scale, err_msg=d.symbol)
+
+
+class _Stacked(__import__("torch").nn.Module):
+    """An nn.LSTM (batch-first), its last output through a Linear layer; 2 layers both ways if ``deep``."""
+
+    def __init__(self, deep):
+        import torch
+
+        super().__init__()
+        torch.manual_seed(21)
+        self.lstm = torch.nn.LSTM(3, 2, num_layers=2 if deep else 1, bidirectional=deep, batch_first=True)
+        self.fc = torch.nn.Linear(4 if deep else 2, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1])
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_a_recurrent_program_does_not_grow_with_the_sequence(deep):
+    from verify.model_check import autograd
+
+    counts = []
+    for steps in (3, 9):
+        x = np.random.default_rng(steps).uniform(-1, 1, (2, steps, 3))
+        model = derive.from_torch(_Stacked(deep), loss="mse", x=x, y=[[0.5], [-0.25]])
+        p = program(model)
+        counts.append(len(p.definitions))
+        grads = gradient_values(p, model)
+        _, reference = autograd(model)
+        for q in model.parameters():
+            value = float(np.asarray(grads[q.torch])[q.index])
+            assert abs(value - reference[q.name]) <= 1e-12 * max(1.0, abs(reference[q.name])), (steps, q.name)
+    assert counts[0] == counts[1]
+
+
+def test_a_recurrent_op_with_wrong_inputs_or_options_is_a_one_line_error():
+    from derive.errors import DeriveError, ShapeError
+    from derive.model.build import ModelBuilder
+    from derive.ops.recurrent import Recurrent
+
+    b = ModelBuilder()
+    x = b.input("x", (3, 2, 2))
+    with pytest.raises(ShapeError, match=r"^recurrent: an LSTM of 1 layer\(s\), 1 direction\(s\) takes x \(3-D\), 2 "
+                                         r"initial state\(s\), .*: 7 inputs, got 2$"):
+        b.model(b.op("recurrent", x, b.parameter("w", np.zeros((8, 2))), kind="LSTM"), x=np.zeros((3, 2, 2)),
+                y=np.zeros((3, 2, 2)), loss="mse")
+    with pytest.raises(DeriveError, match="^recurrent takes kind RNN, LSTM or GRU.*got kind='lstm'"):
+        Recurrent("lstm")

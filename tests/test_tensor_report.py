@@ -187,3 +187,22 @@ def test_forms_and_their_errors():
         derive.report(big, format="md", form="tensor", steps=2)
     with pytest.raises(DeriveError, match="unknown report form 'tensr'.*tensor"):
         derive.report(big, format="md", form="tensr")
+
+
+@pytest.mark.parametrize("name", ["BiLSTM", "GRURegressor"])
+def test_a_recurrent_models_matrix_form_renders_and_compiles(name, katex):  # noqa: F811
+    """An LSTM both ways over 2 layers, a 2-layer GRU: their layers are one op each (the recurrence, its BPTT
+    and Σ_t δ_tᵀ h_{t−1}), the report renders in KaTeX and compiles with pdflatex."""
+    from tests.models import modern_zoo, rnn_zoo
+
+    zoo = rnn_zoo if name in rnn_zoo.CASES else modern_zoo
+    x, y, loss = zoo.CASES[name]
+    model = derive.from_torch(getattr(zoo, name)(), loss=loss, x=x, y=y)
+    md, tex = derive.report(model, format="md", form="tensor"), derive.report(model, format="tex", form="tensor")
+    assert r"h_{t-1}" in md and r"\delta_{t+1}" in md and md.count(r"}}^\top h_{t-1}") >= 2
+    assert int(re.search(r"A model of (\d+) operations", md).group(1)) <= 4  # the layer, the head: not each step
+    assert not katex.errors([(f"{name} #{i}", b) for i, b in enumerate(markdown_math(md))])
+    need_pdflatex()
+    from derive.report.pdf import compile_pdf
+
+    assert compile_pdf(tex).startswith(b"%PDF")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError, ShapeError, UnknownOpError, did_you_mean
-from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure, _array, check_reduction
+from derive.model.graph import OWN_LOSS, Leaf, Model, OpGroup, OpNode, Structure, _array, check_reduction
 from derive.ops import loss as lookup_loss
 from derive.ops.tensor import OPS, TensorOp
 
@@ -39,6 +39,7 @@ class ModelBuilder:
         self.values: dict[str, np.ndarray] = {}
         self._parameters: dict[str, Ref] = {}
         self._names: set[str] = set()
+        self.groups: list[OpGroup] = []
 
     def _add(self, node: Leaf | OpNode) -> Ref:
         self.nodes.append(node)
@@ -97,12 +98,17 @@ class ModelBuilder:
         self._names.add(name)
         return self._add(OpNode(name, op, refs, where, role, path))
 
+    def group(self, op: TensorOp, args: list[Ref], outputs: list[Ref], first: int, name: str) -> None:
+        """Record that the nodes from index ``first`` to ``outputs`` are ``op`` applied to ``args`` (`OpGroup`)."""
+        self.groups.append(OpGroup(op, tuple(a.index for a in args), tuple(o.index for o in outputs), first, name))
+
     def structure(self, output: Ref, *, loss: str, reduction: str = "mean", target_shape: tuple[int, ...],
                   output_shape: tuple[int, ...] | None = None) -> Structure:
         """The structure of the graph so far; ``output_shape`` when the source knows it (else lowered to see)."""
         if loss != OWN_LOSS:
             lookup_loss(loss)
-        structure = Structure(tuple(self.nodes), output.index, loss, check_reduction(reduction), tuple(target_shape))
+        structure = Structure(tuple(self.nodes), output.index, loss, check_reduction(reduction), tuple(target_shape),
+                              groups=tuple(self.groups))
         if output_shape is None:
             from derive.model.lower import lower
 

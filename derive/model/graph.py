@@ -68,6 +68,26 @@ class OpNode:
 
 
 @dataclass(frozen=True)
+class OpGroup:
+    """The nodes a reader unrolled from one call (a recurrent layer's steps through time) that the tensor
+    program keeps as one op: ``op`` applied to the nodes ``args`` defines the nodes ``outputs`` (the last
+    of the group, given by `TensorOp.tensor_outputs` from the op's value, whose adjoint `TensorOp.tensor_scatter`
+    gives from theirs); the op nodes from ``first`` to the last output, but for ``args``, are its inner steps."""
+
+    op: TensorOp
+    args: tuple[int | None, ...]
+    outputs: tuple[int, ...]
+    first: int
+    #: what the program calls its value (``lstm``: ``lstm_states``)
+    name: str
+
+    def inner(self, structure: Structure) -> frozenset[int]:
+        """The op nodes the group stands for (its outputs among them)."""
+        return frozenset(i for i in range(self.first, max(self.outputs) + 1)
+                         if isinstance(structure.nodes[i], OpNode) and i not in self.args)
+
+
+@dataclass(frozen=True)
 class Structure:
     """What the derivation depends on: the nodes, the output, the loss, and how scalars are named."""
 
@@ -80,6 +100,8 @@ class Structure:
     naming: str = "graph"
     #: penalties added to the loss: (("l2", (names…)), ("l1", (…))), their λ values of the model
     penalty: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: calls the tensor program keeps as one op (a recurrent layer), their steps in ``nodes`` all the same
+    groups: tuple[OpGroup, ...] = ()
     #: the output's shape, recorded when the model is built (the loss's targets are laid out from it)
     output_shape: tuple[int, ...] | None = field(default=None, compare=False)
 

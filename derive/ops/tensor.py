@@ -154,6 +154,15 @@ class TensorOp:
         reads an earlier one as ``Ref("@d" + part)``."""
         return []
 
+    def tensor_outputs(self, value: Any) -> list[Any]:
+        """An op that stands for a group of nodes (`derive.model.graph.OpGroup`: a recurrent layer call): the
+        expressions of the group's outputs over the op's value."""
+        raise NotImplementedError(f"{type(self).__name__} stands for no group of nodes")
+
+    def tensor_scatter(self, value: Any, adjoints: list[Any]) -> Any:
+        """An op that stands for a group of nodes: its value's adjoint from its outputs' (``none``: unused)."""
+        raise NotImplementedError(f"{type(self).__name__} stands for no group of nodes")
+
     @classmethod
     def tensor_function(cls, rule: str, args: list[Any], options: dict[str, Any], backend: str) -> Any:
         """Evaluate the op (``rule`` "") or one of its rule functions (``grad``: input ``options["input"]``'s

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError
-from derive.model.graph import Leaf, OpNode
+from derive.model.graph import Leaf
 from derive.report.document import Document, Equation, Heading, Paragraph
 from derive.report.escaping import tex_text
 from derive.report.graph import matrix
 from derive.report.labels import label
 from derive.report.numformat import check_digits, fmt
 from derive.tensor.latex import latex
-from derive.tensor.program import as_model, as_structure, program
+from derive.tensor.program import as_model, as_structure, op_count, program
 
 
 def _number(digits: int, exact: bool = False):
@@ -162,7 +162,7 @@ def tensor_report(network: Any, steps: int = 1, digits: int = 4, lang: str = "en
     tensors = sum(1 for n in structure.nodes if isinstance(n, Leaf) and n.kind == "parameter")
     count = sum(int(np.prod(np.shape(model.values[n.name]))) for n in structure.nodes
                 if isinstance(n, Leaf) and n.kind == "parameter")
-    ops = sum(isinstance(n, OpNode) for n in structure.nodes)
+    ops = op_count(structure)  # a recurrent layer call is one
     doc = Document(lang, label(lang, "tensor_title", name=getattr(network, "name", "model")))
     doc.add(Paragraph(label(lang, "tensor_intro", ops=ops, parameters=f"{count:,}", tensors=tensors, loss=model.loss,
                             reduction=model.reduction, lr=fmt(float(model.lr), digits, exact=True),

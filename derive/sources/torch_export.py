@@ -538,6 +538,14 @@ class AtenCall:
             self.reader.fixed.add(ref.index)
         return ref
 
+    def next_node(self) -> int:
+        """The index the next node added will have."""
+        return len(self.reader.builder.nodes)
+
+    def group(self, op: Any, args: list[Ref], outputs: list[Ref], first: int, name: str) -> None:
+        """Record the nodes added from ``first`` on as one op of the tensor program (`OpGroup`)."""
+        self.reader.builder.group(op, args, outputs, first, name)
+
     @property
     def path(self) -> str:
         """The module the call ran in (``enc.self_attn``; '' for the top module's own code)."""

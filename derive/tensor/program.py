@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError
-from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure, target_layout
+from derive.model.graph import OWN_LOSS, Leaf, Model, OpGroup, OpNode, Structure, target_layout
 from derive.model.names import _identifier, latex_text, parameter_base
 from derive.tensor.expr import Num, Ref, TExpr, call, substitute
 from derive.tensor.functions import evaluate
@@ -139,6 +139,8 @@ class _Builder:
         self.latex: dict[str, str] = {}
         self.definitions: list[Definition] = []
         self.parts: dict[int, dict[str, str]] = {}
+        #: adjoint parts an op names itself (a recurrence's states through time): (symbol, LaTeX) by part
+        self.own_parts: dict[int, dict[str, tuple[str, str]]] = {}
         self.taken: set[str] = {"none", "L", "T"}
         self.layer = 0
 
@@ -176,10 +178,16 @@ class _Builder:
         s = self.structure
         needs = needs_gradient(s)
         shapes = structure_shapes(s)
+        inner = inner_nodes(s)
         for i, node in enumerate(s.nodes):
             if isinstance(node, Leaf):
                 if node.kind != "number":
                     self.names[i] = self.leaf_name(i, node)
+                continue
+            if i in inner:  # a group's steps: the group's op, once, where its outputs are
+                for group in s.groups:
+                    if i == min(group.outputs):
+                        self.forward_group(group, shapes)
                 continue
             if node.op.key == "dense":
                 self.layer += 1
@@ -212,25 +220,15 @@ class _Builder:
         contributions: dict[int, list[TExpr]] = {s.output: [gradient]}  # ∂L/∂Ŷ: the loss's own derivative
         for i in reversed(range(len(s.nodes))):
             node = s.nodes[i]
+            if i in inner:
+                for group in s.groups:
+                    if i == max(group.outputs):
+                        self.backward_group(group, contributions, needs, shapes)
+                continue
             if not isinstance(node, OpNode) or i not in contributions or not needs[i]:
                 continue
             adjoint = self.adjoint(i, contributions.pop(i), shapes[i])
-            wanted = [a is not None and needs[a] for a in node.args]
-            inputs = [self.ref(a) or Ref("none") for a in node.args]
-            arg_shapes = [shapes[a] if a is not None else None for a in node.args]
-            parts: dict[str, TExpr] = {part: Ref(name) for part, name in self.parts[i].items()}
-            for part, expr in node.op.tensor_adjoint_parts(Ref(adjoint), inputs, parts, arg_shapes, shapes[i]):
-                expr = substitute(expr, {f"@{p}": r for p, r in parts.items()})  # earlier adjoints by name
-                symbol = self.parts[i][part]
-                name = self.unique(f"dL_d{symbol}")
-                latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[symbol]}}}"
-                self.latex[name] = latex
-                self.definitions.append(Definition(name, expr, (), "adjoint", latex, i))
-                parts["d" + part] = Ref(name)
-            rules = node.op.tensor_rule(Ref(adjoint), inputs, parts, wanted, arg_shapes, shapes[i])
-            for a, rule in zip(node.args, rules):
-                if a is not None and rule is not None and needs[a]:
-                    contributions.setdefault(a, []).append(rule)
+            self.apply_rule(i, node.op, node.args, adjoint, shapes[i], needs, shapes, contributions)
         gradients: dict[str, str] = {}
         for i, node in enumerate(s.nodes):
             if isinstance(node, Leaf) and node.kind == "parameter":
@@ -242,6 +240,64 @@ class _Builder:
                 gradients[node.name] = name
         leaves = {i: n for i, n in self.names.items() if isinstance(s.nodes[i], Leaf)}
         return TensorProgram(s, self.definitions, leaves, gradients, out, self.latex)
+
+    def apply_rule(self, i: int, op: Any, args: tuple[int | None, ...], adjoint: str, shape: tuple[int, ...],
+                   needs: list[bool], shapes: dict[int, tuple[int, ...]], contributions: dict[int, list[TExpr]]) -> None:
+        """The op's adjoint parts and its contribution to each input's adjoint, from its output's ``adjoint``."""
+        wanted = [a is not None and needs[a] for a in args]
+        inputs = [self.ref(a) or Ref("none") for a in args]
+        arg_shapes = [shapes[a] if a is not None else None for a in args]
+        parts: dict[str, TExpr] = {part: Ref(name) for part, name in self.parts[i].items()}
+        for part, expr in op.tensor_adjoint_parts(Ref(adjoint), inputs, parts, arg_shapes, shape):
+            expr = substitute(expr, {f"@{p}": r for p, r in parts.items()})  # earlier adjoints by name
+            symbol, symbol_latex = self.own_parts.get(i, {}).get(part) or (self.parts[i][part],
+                                                                           self.latex[self.parts[i][part]])
+            name = self.unique(f"dL_d{symbol}")
+            latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {symbol_latex}}}"
+            self.latex[name] = latex
+            self.definitions.append(Definition(name, expr, (), "adjoint", latex, i))
+            parts["d" + part] = Ref(name)
+        rules = op.tensor_rule(Ref(adjoint), inputs, parts, wanted, arg_shapes, shape)
+        for a, rule in zip(args, rules):
+            if a is not None and rule is not None and needs[a]:
+                contributions.setdefault(a, []).append(rule)
+
+    def forward_group(self, group: OpGroup, shapes: dict[int, tuple[int, ...]]) -> None:
+        """The group's op as one definition (a recurrent layer's states), then each of its outputs from it."""
+        inputs = [self.ref(a) or Ref("none") for a in group.args]
+        anchor = min(group.outputs)
+        states = self.unique(_identifier(f"{group.name}_states"))
+        self.latex[states] = latex_text(f"{group.name}_states")
+        self.definitions.append(Definition(states, group.op.tensor_forward(inputs), group_shape(group, shapes),
+                                           "forward", self.latex[states], anchor))
+        self.parts[anchor] = {"": states}
+        self.own_parts[anchor] = {part: (f"{group.name}_{part}", latex_text(f"{group.name}_{part}"))
+                                  for part in ("h", "z")}
+        for index, expr in zip(group.outputs, group.op.tensor_outputs(Ref(states))):
+            name, latex = self.op_name(self.structure.nodes[index])
+            name = self.unique(name)
+            self.latex[name] = latex
+            self.definitions.append(Definition(name, expr, shapes[index], "forward", latex, index))
+            self.names[index] = name
+
+    def backward_group(self, group: OpGroup, contributions: dict[int, list[TExpr]], needs: list[bool],
+                       shapes: dict[int, tuple[int, ...]]) -> None:
+        """The adjoints of the group's outputs, the adjoint of its op's value from them, then its op's rule."""
+        adjoints: list[TExpr] = []
+        for index in group.outputs:
+            terms = contributions.pop(index, None)
+            adjoints.append(Ref(self.adjoint(index, terms, shapes[index])) if terms and needs[index] else Ref("none"))
+        if all(a == Ref("none") for a in adjoints):
+            return
+        anchor = min(group.outputs)
+        states = self.parts[anchor][""]
+        name = self.unique(f"dL_d{states}")
+        latex = rf"\frac{{\partial \mathcal{{L}}}}{{\partial {self.latex[states]}}}"
+        self.latex[name] = latex
+        shape = group_shape(group, shapes)
+        self.definitions.append(Definition(name, group.op.tensor_scatter(Ref(states), adjoints), shape, "adjoint",
+                                           latex, anchor))
+        self.apply_rule(anchor, group.op, group.args, name, shape, needs, shapes, contributions)
 
     def ref(self, index: int | None) -> TExpr | None:
         if index is None:
@@ -265,6 +321,27 @@ def _total(terms: list[TExpr]) -> TExpr:
     for term in terms[1:]:
         total = call("add", total, term)
     return total
+
+
+def inner_nodes(structure: Structure) -> frozenset[int]:
+    """The op nodes the program leaves to their groups (a recurrent layer's steps, `OpGroup.inner`)."""
+    return frozenset().union(*(g.inner(structure) for g in structure.groups))
+
+
+def op_count(structure: Structure) -> int:
+    """How many ops the program has: a group (a recurrent layer call) is one.
+
+    >>> import derive
+    >>> op_count(program(derive.examples.seed()).structure)
+    2
+    """
+    inner = inner_nodes(structure)
+    return sum(isinstance(n, OpNode) and i not in inner for i, n in enumerate(structure.nodes)) + len(structure.groups)
+
+
+def group_shape(group: OpGroup, shapes: dict[int, tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape of a group op's value, from its inputs' shapes."""
+    return group.op.proof_output_shape([shapes[a] if a is not None else None for a in group.args])
 
 
 def structure_shapes(structure: Structure) -> dict[int, tuple[int, ...]]:

@@ -123,14 +123,16 @@ class Configuration:
 
 
 def _configurations(structure: Any) -> Iterator[Configuration]:
-    from derive.tensor.program import needs_gradient
+    from derive.tensor.program import inner_nodes, needs_gradient
 
     needs = needs_gradient(structure)
-    for i, node in enumerate(structure.nodes):
-        if not isinstance(node, OpNode) or not needs[i]:
-            continue
+    inner = inner_nodes(structure)
+    ops = [(i, node.op, node.args) for i, node in enumerate(structure.nodes)
+           if isinstance(node, OpNode) and i not in inner and needs[i]]
+    ops += [(max(g.outputs), g.op, g.args) for g in structure.groups if any(needs[o] for o in g.outputs)]
+    for _, op, args in sorted(ops, key=lambda application: application[0]):
         shapes, data = [], []
-        for a in node.args:
+        for a in args:
             if a is None:
                 shapes.append(None)
                 data.append(None)
@@ -147,8 +149,8 @@ def _configurations(structure: Any) -> Iterator[Configuration]:
                 data.append(np.array(float(leaf.name)))
             else:
                 data.append(None)
-        wanted = tuple(a is not None and needs[a] for a in node.args)
-        yield Configuration(node.op, wanted, tuple(shapes), tuple(data))
+        wanted = tuple(a is not None and needs[a] for a in args)
+        yield Configuration(op, wanted, tuple(shapes), tuple(data))
 
 
 def _shape(structure: Any, index: int) -> tuple[int, ...]:

@@ -98,7 +98,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 def _python(expr: TExpr, bound: dict[int, str] | None = None, context: int = 0) -> str:
     """``expr`` as a Python expression; ``bound``: the names of pre-bound functions, by call."""
     if isinstance(expr, Ref):
-        return expr.name
+        return "None" if expr.name == "none" else expr.name  # an absent input (an output with no adjoint)
     if isinstance(expr, Num):
         text = repr(float(expr.value)) if expr.value != int(expr.value) or abs(expr.value) >= 1e15 else \
             f"{int(expr.value)}.0"
