@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.errors import DeriveError, ShapeError, UnknownOpError, ValueDomainError
+from derive.errors import ShapeError, UnknownOpError, ValueDomainError
 from derive.numeric import evaluate
 from derive.ops import ACTIVATIONS, LOSSES, Softmax, activation, loss
 
@@ -147,7 +147,7 @@ def test_spec_and_cli_accept_the_new_names(tmp_path):
     assert [layer.activation for layer in net.layers] == ["leaky_relu(0.2)", "softmax"]
     again = derive.loads_spec(derive.sources.spec.dumps_spec(net), format="toml")
     assert again == net
-    from tests.test_matrix import autograd_of
+    from tests.torch_reference import autograd_of
 
     reference = autograd_of(net)
     for p in derive.derive(net).parameters:

@@ -6,7 +6,7 @@ import torch
 
 import derive
 import verify
-from tests.test_matrix import torch_sequential
+from tests.torch_reference import torch_sequential
 
 LAM = 0.05
 
