@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.errors import DeriveError, ShapeError, UnknownOpError, ValueDomainError
+from derive.errors import ShapeError, UnknownOpError, ValueDomainError
 from derive.numeric import evaluate
 from derive.ops import ACTIVATIONS, LOSSES, Softmax, activation, loss
 

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive.graph import backpropagate
 from derive.errors import DeriveError
+from derive.graph import backpropagate
+from derive.lambdify import printer
 from derive.model.graph import Model
 from derive.network import Architecture, Network
 from derive.ops import loss as lookup_loss
-from derive.lambdify import printer
-from verify.matrix_form import compile_matrix
+from verify.chain_compile import compile_chain
 
 BACKENDS = ("numpy", "torch")
 FORMS = ("scalar", "matrix")
@@ -46,12 +46,12 @@ FORMS = ("scalar", "matrix")
 GradientFunction = Callable[..., list[Any]]
 
 
-def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> GradientFunction:  # noqa: A001
+def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> GradientFunction:
     """``fn(x, y, *tensors) -> [∂L/∂W1, ∂L/∂b1, …]`` for networks of this one's architecture (any batch).
 
     ``backend`` is ``"numpy"`` or ``"torch"`` (torch keeps device, dtype and autograd of its inputs).
-    ``form="scalar"`` lambdifies the scalar program (for verification); ``form="matrix"`` runs one
-    vectorised operation per layer step from the derived δ rules (fast; see `verify.matrix_form`).
+    ``form="scalar"`` lambdifies the scalar program (for verification); ``form="matrix"`` runs the chain's
+    tensor program, one vectorised operation per definition (fast; see `verify.chain_compile`).
     """
     if backend not in BACKENDS:
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
@@ -64,7 +64,7 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
 
         return compile_model(network)
     if form == "matrix":
-        matrix = compile_matrix(network, backend=backend)
+        matrix = compile_chain(network, backend=backend)
         if not network.penalized:
             return matrix
         return lambda x, y, *tensors: add_penalty(network, matrix(x, y, *tensors), tensors)

@@ -105,10 +105,11 @@ def _as(value: Any, like: Any) -> Any:
 
 
 def _loss(backend: str, out: Any, targets: Any, loss: str, reduction: str, rows: Any, gradient: bool = False) -> Any:
-    from derive.tensor.loss import loss_value_and_gradient
+    from derive.tensor.loss import loss_gradient, loss_value
 
-    value, grad = loss_value_and_gradient(out.reshape(tuple(rows)), targets, loss, reduction, backend)
-    return grad.reshape(out.shape) if gradient else value
+    if gradient:
+        return loss_gradient(out.reshape(tuple(rows)), targets, loss, reduction, backend).reshape(out.shape)
+    return loss_value(out.reshape(tuple(rows)), targets, loss, reduction, backend)
 
 
 _ARITHMETIC: dict[str, Callable[..., Any]] = {

@@ -36,20 +36,68 @@ def _elementwise(key: str, backend: str) -> tuple[Callable, Callable]:
 
 def loss_value_and_gradient(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> tuple[Any, Any]:
     """L and ∂L/∂rows for predictions ``rows`` and targets ``targets`` (both samples × values)."""
-    spec = lookup_loss(key)
-    batch, width = rows.shape
-    count = spec.term_count(batch, width) if reduction == "mean" else 1
-    if key in ("cross_entropy", "nll"):
-        if backend == "numpy":
-            top = rows.max(axis=1, keepdims=True)
-            log_soft = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
-            total = targets.sum(axis=1, keepdims=True)
-        else:
-            log_soft = rows.log_softmax(dim=1)
-            total = targets.sum(dim=1, keepdim=True)
-        if key == "nll":
-            return -(targets * rows).sum() / count, -targets / count
-        soft = np.exp(log_soft) if backend == "numpy" else log_soft.exp()
-        return -(targets * log_soft).sum() / count, (soft * total - targets) / count
-    term, derivative = _elementwise(key, backend)
-    return term(rows, targets).sum() / count, derivative(rows, targets) / count
+    return loss_value(rows, targets, key, reduction, backend), loss_gradient(rows, targets, key, reduction, backend)
+
+
+def loss_value(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> Any:
+    """L for predictions ``rows`` and targets ``targets`` (both samples × values)."""
+    if key == "nll":
+        total = -(targets * rows).sum()
+    elif key == "cross_entropy":
+        total = -(targets * _log_softmax(rows, backend)).sum()
+    else:
+        total = _elementwise(key, backend)[0](rows, targets).sum()
+    return reduced(total, rows, key, reduction)
+
+
+def loss_gradient(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> Any:
+    """∂L/∂rows alone (a compiled gradient needs no L): softmax(ŷ)·Σy − y for cross-entropy, −y for nll, the
+    loss's own derivative for an element-wise loss; ÷ the number of terms for a mean.
+
+    >>> loss_gradient(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), "cross_entropy", "sum", "numpy").tolist()
+    [[-0.5, 0.5]]
+    """
+    if key == "nll":
+        gradient = -targets
+    elif key == "cross_entropy":
+        total = targets.sum(axis=1, keepdims=True) if backend == "numpy" else targets.sum(dim=1, keepdim=True)
+        log_soft = _log_softmax(rows, backend)
+        gradient = (np.exp(log_soft) if backend == "numpy" else log_soft.exp()) * total - targets
+    else:
+        gradient = _elementwise(key, backend)[1](rows, targets)
+    return reduced(gradient, rows, key, reduction)
+
+
+def reduced(value: Any, rows: Any, key: str, reduction: str) -> Any:
+    """``value`` ÷ the number of loss terms for ``mean`` (none for ``sum``, nor for one term)."""
+    count = lookup_loss(key).term_count(*rows.shape) if reduction == "mean" else 1
+    return value / count if count != 1 else value
+
+
+@functools.lru_cache(maxsize=64)
+def output_rule(key: str, activation_name: str, backend: str) -> Callable[[Any, Any, Any], Any] | None:
+    """``(Z, A, T) -> ∂(Σ terms)/∂Z`` of an output ``A = f(Z)`` under an element-wise loss: the loss's derivative
+    times f′, cancelled by SymPy (bce after σ: A − T), where that takes fewer operations than the two apart;
+    None for a vector activation, a loss over rows, or where nothing cancels.
+
+    >>> output_rule("bce", "sigmoid", "numpy")(None, np.array([[0.25]]), np.array([[1.0]])).tolist()
+    [[-0.75]]
+    """
+    from derive.lambdify import lambdify
+    from derive.ops import activation
+
+    act = activation(activation_name)
+    if key in ("cross_entropy", "nll") or getattr(act, "vector", False):
+        return None
+    z, a, t = sp.symbols("z a t")
+    derivative, slope = lookup_loss(key).derivative([a], [t])[0], act.derivative(z, a)
+    rule = sp.cancel(derivative * slope)
+    apart = sp.count_ops(derivative) + (0 if slope == 1 else sp.count_ops(slope) + 1)
+    return lambdify([z, a, t], rule, backend) if sp.count_ops(rule) < apart else None
+
+
+def _log_softmax(rows: Any, backend: str) -> Any:
+    if backend != "numpy":
+        return rows.log_softmax(dim=1)
+    top = rows.max(axis=1, keepdims=True)
+    return rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))

@@ -1,5 +1,5 @@
-r"""The tensor program as Python: printed for a reader (``derive code`` of a graph model), or compiled for
-`verify.compile` (torch, any batch).
+r"""The tensor program as Python: printed for a reader (``derive code`` of a graph model), or compiled
+(`compile_program`; a chain's compiled gradient, ``verify.compile(net, form="matrix")``, any batch).
 
 Each definition of the program becomes one line, ``name = expression``, in evaluation order: arithmetic as
 Python's operators (``@`` the matrix product, ``*`` the element-wise one), every other function of the notation
@@ -15,12 +15,13 @@ drops each tensor after its last use, as autograd frees what its backward no lon
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from derive.errors import DeriveError
 from derive.tensor.expr import Call, Num, Ref, TExpr
-from derive.tensor.program import TensorProgram, program, structure_shapes
+from derive.tensor.program import Definition, TensorProgram, program, structure_shapes
 
 BACKENDS = ("numpy", "torch")
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@"}
@@ -126,11 +127,22 @@ def _option(value: Any) -> str:
     return repr(value)
 
 
-def compiled_source(p: TensorProgram, backend: str) -> tuple[str, dict[str, Any]]:
+def compiled_source(
+    p: TensorProgram, backend: str, returns: Mapping[str, str] | None = None, written: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The program as one Python function ``run(env)`` with every call bound, and its namespace; each tensor
-    is deleted after its last use unless it is a gradient."""
+    is deleted after its last use unless it is returned.
+
+    ``run`` returns ``returns`` (``{key: symbol}``; the gradients by torch key if None), from the definitions
+    they need only. ``written`` gives the Python of some definitions by symbol, written by the caller: it reads
+    the tensors the definition's expression reads, and the other names it uses are the caller's to add to the
+    namespace.
+    """
     from derive.tensor.functions import bind
 
+    returns = p.gradients if returns is None else returns
+    written = written or {}
+    definitions = _needed(p.definitions, set(returns.values()))
     namespace: dict[str, Any] = {}
     bound: dict[int, str] = {}
 
@@ -144,22 +156,32 @@ def compiled_source(p: TensorProgram, backend: str) -> tuple[str, dict[str, Any]
                 namespace[name] = bind(expr.fn, dict(expr.options), backend)
                 bound[id(expr)] = name
 
-    for d in p.definitions:
-        collect(d.expr)
+    for d in definitions:
+        if d.symbol not in written:
+            collect(d.expr)
     last: dict[str, int] = {}
-    for k, d in enumerate(p.definitions):
+    for k, d in enumerate(definitions):
         for name in d.expr.refs():
             last[name] = k
-    keep = set(p.gradients.values())
+    keep = set(returns.values())
     leaves = sorted(set(p.leaves.values()) | {"T"})
     lines = ["def run(env):"] + [f"    {n} = env.get({n!r})" for n in leaves]
-    for k, d in enumerate(p.definitions):
-        lines.append(f"    {d.symbol} = {_python(d.expr, bound)}")
+    for k, d in enumerate(definitions):
+        lines.append(f"    {d.symbol} = {written[d.symbol] if d.symbol in written else _python(d.expr, bound)}")
         done = [n for n in sorted(d.expr.refs()) if last.get(n) == k and n not in keep and n not in leaves]
         if done:
             lines.append(f"    del {', '.join(done)}")
-    lines.append("    return {" + ", ".join(f"{key!r}: {symbol}" for key, symbol in p.gradients.items()) + "}")
+    lines.append("    return {" + ", ".join(f"{key!r}: {symbol}" for key, symbol in returns.items()) + "}")
     return "\n".join(lines) + "\n", namespace
+
+
+def _needed(definitions: list[Definition], wanted: set[str]) -> list[Definition]:
+    """The definitions that ``wanted`` (symbols) read, directly or through others, in program order."""
+    needed = set(wanted)
+    for d in reversed(definitions):
+        if d.symbol in needed:
+            needed |= d.expr.refs()
+    return [d for d in definitions if d.symbol in needed]
 
 
 def compile_program(network: Any, backend: str = "torch") -> Any:
