@@ -64,7 +64,7 @@ def test_the_python_api_refuses_a_fifo_too(tmp_path):
     import derive
 
     if not hasattr(os, "mkfifo"):
-        pytest.skip("needs FIFOs")
+        pytest.skip("os.mkfifo does not exist on this platform (Windows)")
     fifo = tmp_path / "net.json"
     os.mkfifo(fifo)
 

@@ -32,38 +32,29 @@ import sympy as sp
 from derive.errors import ShapeError
 from derive.ops.softmax import Softmax as SoftmaxFunction
 from derive.ops.tensor import Sample, TensorOp, exact, register, symbols_only, torch_module
+from derive.tensor.functions import constant
 from derive.terms import dot
 
 
-def _number(value: float, backend: str) -> Any:
-    """A float in a backend's arithmetic: itself, or for a proof the rational its shortest repr names
-    ("object") or that rational in 60 digits ("mpmath")."""
-    if backend in ("numpy", "torch") or not math.isfinite(value):
-        if backend == "mpmath":
-            import mpmath
+def softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Each last-dim row's softmax in float64; −∞ scores get 0, and a row of them all gets zeros (as torch's
+    ``scaled_dot_product_attention`` gives).
 
-            return mpmath.mpf(value)
-        return value
-    import fractions
-
-    exact_value = fractions.Fraction(repr(float(value)))
-    if backend == "object":
-        return exact_value
-    import mpmath
-
-    with mpmath.workdps(60):
-        return mpmath.mpf(exact_value.numerator) / exact_value.denominator
+    >>> softmax_rows(np.array([[0.0, 0.0, -np.inf], [-np.inf, -np.inf, -np.inf]])).tolist()
+    [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]
+    """
+    top = np.max(scores, axis=-1, keepdims=True)
+    shifted = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
+    total = np.sum(shifted, axis=-1, keepdims=True)
+    return np.divide(shifted, total, out=np.zeros_like(shifted), where=total > 0)
 
 
 def _softmax_rows(scores: Any, backend: str) -> Any:
-    """Each last-dim row's softmax; a row of −∞ only (fully masked) gives zeros, as torch's attention."""
+    """`softmax_rows` in a backend's arithmetic: torch, NumPy, or a proof's 60-digit arrays."""
     if backend == "torch":
         return torch_module().softmax(scores, dim=-1).nan_to_num(0.0)
     if backend == "numpy":
-        top = np.max(scores, axis=-1, keepdims=True)
-        shifted = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
-        total = np.sum(shifted, axis=-1, keepdims=True)
-        return np.divide(shifted, total, out=np.zeros_like(shifted), where=total > 0)
+        return softmax_rows(scores)
     if backend == "object":
         raise TypeError("the softmax of rationals is not rational")
     import mpmath  # a proof's arrays in 60 digits
@@ -262,10 +253,10 @@ class Attention(TensorOp):
         """The scale in a backend's arithmetic: 1/√E exactly in a proof's (a rational where E is a square),
         a given scale as derive reads a float."""
         if self.scale is not None or backend in ("numpy", "torch"):
-            return _number(self._scale(features), backend)
+            return constant(self._scale(features), backend)
         root = math.isqrt(features)
         if root * root == features:
-            return _number(1 / root, backend)
+            return constant(1 / root, backend)
         if backend == "object":
             raise TypeError(f"1/√{features} is not rational")
         import mpmath
@@ -276,7 +267,7 @@ class Attention(TensorOp):
     def _array_scores(self, q: Any, k: Any, mask: Any, backend: str) -> Any:
         scores = np.matmul(q, np.swapaxes(k, -1, -2)) * self._scale_in(q.shape[-1], backend)
         L, S = scores.shape[-2:]
-        minus_infinity = _number(-math.inf, backend)
+        minus_infinity = constant(-math.inf, backend)
         if self.causal or (mask is not None and self.boolean_mask):
             keep = np.tril(np.ones((L, S), dtype=bool)) if self.causal else np.ones((L, S), dtype=bool)
             if mask is not None and self.boolean_mask:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from derive.model.graph import Leaf, Model, OpNode
+from derive.ops.attention import softmax_rows
 from derive.tensor.program import TensorProgram, program, structure_shapes
 
 #: ops that only move elements (follow element ids through them)
@@ -370,21 +371,6 @@ def sites(model: Model) -> list[Site]:
         if core is not None and g.grad(i) is not None:
             found.append(_site(g, i, core))
     return found
-
-
-def softmax_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row's softmax over the last axis; −∞ scores get 0, and a row of them all gets 0 (as torch's
-    ``scaled_dot_product_attention`` gives).
-
-    >>> softmax_rows(np.array([[0.0, 0.0, -np.inf], [-np.inf, -np.inf, -np.inf]])).tolist()
-    [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]
-    """
-    kept = np.isfinite(scores)
-    top = np.where(kept, scores, -np.inf).max(axis=-1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    e = np.where(kept, np.exp(np.where(kept, scores, 0.0) - top), 0.0)
-    total = e.sum(axis=-1, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
 def jacobian(a: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
+from derive.ops.attention import softmax_rows
 from derive.report.attention_back import attention_path
-from derive.report.attention_find import Backward, Site, jacobian, softmax_rows
+from derive.report.attention_find import Backward, Site, jacobian
 from derive.report.attention_page import Page
 from derive.report.document import Heading, Paragraph, Table
 from derive.report.labels import label

@@ -136,6 +136,24 @@ def evaluate(expr: TExpr, env: Mapping[str, Any], backend: str = "numpy") -> Any
     return _evaluate(expr, env, backend, memo)
 
 
+def constant(value: float, backend: str) -> Any:
+    """A float in a backend's arithmetic: itself (NumPy, torch), or for a proof the rational its shortest repr
+    names (``"object"``: 0.1 is 1/10; ±∞ stays a float) or that number at mpmath's working precision.
+
+    >>> constant(0.1, "object")
+    Fraction(1, 10)
+    """
+    if backend == "object":
+        import fractions
+
+        return fractions.Fraction(repr(value)) if math.isfinite(value) else value
+    if backend == "mpmath":
+        import mpmath
+
+        return mpmath.mpf(repr(value))
+    return value
+
+
 def _evaluate(expr: TExpr, env: Mapping[str, Any], backend: str, memo: dict[int, Any]) -> Any:
     if isinstance(expr, Ref):
         try:
@@ -143,15 +161,7 @@ def _evaluate(expr: TExpr, env: Mapping[str, Any], backend: str, memo: dict[int,
         except KeyError:
             raise DeriveError(f"the tensor {expr.name!r} is used before it is defined") from None
     if isinstance(expr, Num):
-        if backend == "object":  # a proof's exact arithmetic: the number its shortest repr names (0.1 is 1/10)
-            import fractions
-
-            return fractions.Fraction(repr(expr.value)) if math.isfinite(expr.value) else expr.value
-        if backend == "mpmath":
-            import mpmath
-
-            return mpmath.mpf(repr(expr.value))
-        return expr.value
+        return constant(expr.value, backend)
     assert isinstance(expr, Call)
     key = id(expr)
     if key in memo:
