@@ -1,5 +1,5 @@
-r"""Compiled gradients of graph models: an interpreter over the op registry, one torch operation per op and
-per op's backward rule, any batch.
+r"""Compiled gradients of graph models: one generated Python function over the op registry
+(`verify.straight_line`), one torch call per op and per op's backward rule, any batch.
 
 ``compile_model(model)`` returns ``fn(x, y, *params) -> [∂L/∂p for each parameter tensor]`` (parameters in
 ``named_parameters()`` order, as `verify.arguments` gives them). The forward pass runs each op's tensor
@@ -39,6 +39,7 @@ from derive.errors import DeriveError
 from derive.lambdify import lambdify
 from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure
 from derive.ops import loss as lookup_loss
+from verify.straight_line import straight_line
 
 
 def _torch() -> Any:
@@ -101,50 +102,29 @@ class _Program:
                         self.saved[a] |= reads_inputs
                         self.last_use[a] = i
 
+        self.run, self.source = straight_line(self.structure, self.parameter_nodes, self.needs_gradient, self.saved,
+                                              self._leaf, self._loss_gradient, _torch().zeros_like)
+
     def __call__(self, x: Any, y: Any, *params: Any) -> list[Any]:
-        torch = _torch()
         if len(params) != len(self.keys):
             raise DeriveError(f"expected {len(self.keys)} parameter tensors ({', '.join(self.keys)}), got {len(params)}")
         if self.model.module is not None and not _same_data(self.model, x, y):
             return _read_again(self.model, x, y)(x, y, *params)
-        by_key = dict(zip(self.keys, params))
-        values: list[Any] = []
-        saved: dict[int, Any] = {}  # what a backward rule keeps from its forward (max pooling's winners)
-        for i, node in enumerate(self.structure.nodes):
-            values.append(self._forward(node, values, x, y, by_key, saved, i))
-            for a in node.args if isinstance(node, OpNode) else ():
-                if a is not None and self.last_use[a] == i and not self.saved[a]:
-                    values[a] = None
-        grads: dict[int, Any] = {self.structure.output: self._loss_gradient(values[self.structure.output], y)}
-        for i in reversed(range(len(self.structure.nodes))):
-            node = self.structure.nodes[i]
-            if not isinstance(node, OpNode) or i not in grads:
-                continue
-            inputs = _inputs(node, values)
-            wanted = [a is not None and self.needs_gradient[a] for a in node.args]
-            for a, g in zip(node.args, node.op.backward(grads.pop(i), inputs, values[i], wanted, saved.pop(i, None))):
-                if a is not None and g is not None and self.needs_gradient[a]:
-                    grads[a] = grads[a] + g if a in grads else g
-            values[i] = inputs = None  # its users are done (they come later): free it, as autograd does
-        return [grads[i] if i in grads else torch.zeros_like(by_key[k]) for k, i in zip(self.keys, self.parameter_nodes)]
+        return self.run(x, y, *params)
 
-    def _forward(self, node: Any, values: list, x: Any, y: Any, params: dict, saved: dict, i: int) -> Any:
-        torch = _torch()
-        if isinstance(node, Leaf):
-            if node.kind == "input" and node.name in ("x", "y"):
-                return x if node.name == "x" else y
-            if node.kind == "parameter":
-                return params[node.name]
-            if node.kind == "number":
-                return int(node.name) if node.name.lstrip("-").isdigit() else float(node.name)
-            value = self.constants[node.name]
-            floating = value.is_floating_point()
-            kind = x.dtype if x.is_floating_point() else torch.float64
-            return value.to(device=x.device, dtype=kind if floating else value.dtype)
-        out, saved[i] = node.op.forward_saving(*_inputs(node, values))
-        if saved[i] is None:
-            del saved[i]
-        return out
+    def _leaf(self, i: int) -> Callable[[Any], Any]:
+        """A constant leaf's value for a call with input ``x``: in x's floating dtype, on x's device."""
+        value = self.constants[self.structure.nodes[i].name]
+        cache: dict[tuple, Any] = {}
+
+        def on(x: Any) -> Any:
+            kind = x.dtype if x.is_floating_point() else _torch().float64
+            key = (x.device, kind)
+            if key not in cache:
+                cache[key] = value.to(device=x.device, dtype=kind if value.is_floating_point() else value.dtype)
+            return cache[key]
+
+        return on
 
     def _loss_gradient(self, out: Any, y: Any) -> Any:
         torch = _torch()
@@ -154,8 +134,8 @@ class _Program:
         rows = out.reshape(out.shape[0], -1) if out.dim() > 1 else (out.reshape(1, -1) if spec.class_targets
                                                                     else out.reshape(-1, 1))
         n, width = rows.shape
-        if spec.class_targets and y.numel() == n and width > 1:
-            y = torch.nn.functional.one_hot(y.reshape(-1).long(), width).to(rows.dtype)
+        if spec.class_targets and y.numel() == n and width > 1:  # one-hot rows (one_hot would sync on y's range)
+            y = rows.new_zeros((n, width)).scatter_(1, y.reshape(-1, 1).long(), 1.0)
         t = y.to(rows.dtype).reshape(n, width)
         if spec.key in ("cross_entropy", "nll"):
             g = -t if spec.key == "nll" else torch.softmax(rows, dim=1) * t.sum(1, keepdim=True) - t
@@ -164,14 +144,6 @@ class _Program:
         if self.structure.reduction == "mean":
             g = g / spec.term_count(n, width)
         return g.reshape(out.shape)
-
-
-def _inputs(node: OpNode, values: list) -> list:
-    """The op's inputs, absent trailing optional ones dropped (as the op's lowering takes them)."""
-    inputs = [None if a is None else values[a] for a in node.args]
-    while inputs and inputs[-1] is None:
-        inputs.pop()
-    return inputs
 
 
 @functools.lru_cache(maxsize=16)

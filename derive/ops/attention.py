@@ -65,6 +65,14 @@ def _softmax_rows(scores: Any, backend: str) -> Any:
         return np.vectorize(lambda e, t: e / t if t else mpmath.mpf(0), otypes=[object])(exps, total)
 
 
+@dataclass(frozen=True)
+class _Flash:
+    """What torch's flash-attention kernel keeps for its backward: the output and each row's log-sum-exp."""
+
+    out: Any
+    logsumexp: Any
+
+
 @register
 @dataclass(frozen=True)
 class Attention(TensorOp):
@@ -160,8 +168,18 @@ class Attention(TensorOp):
 
     def forward_saving(self, q: Any, k: Any, v: Any, mask: Any = None) -> tuple[Any, Any]:
         torch = torch_module()
+        if self._fused(q, k, v, mask):  # torch's flash kernel; its backward is held to the rule like ours
+            out, logsumexp = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                q, k, v, 0.0, self.causal, scale=self._scale(q.shape[-1]))
+            return out, _Flash(out, logsumexp)
         weights = torch.softmax(self._scores(q, k, mask), dim=-1).nan_to_num(0.0)  # a fully masked row: zeros
         return weights @ v, weights
+
+    def _fused(self, q: Any, k: Any, v: Any, mask: Any) -> bool:
+        """Whether torch's flash-attention kernel for the CPU computes this call: no mask, (B, H, L, E)
+        tensors of one batch shape on the CPU, and a causal mask only where L = S (its corner is ours)."""
+        return (mask is None and q.dim() == 4 and q.device.type == "cpu" and q.shape[:-2] == k.shape[:-2]
+                == v.shape[:-2] and q.dtype == k.dtype == v.dtype and (not self.causal or q.shape[-2] == k.shape[-2]))
 
     def forward(self, q: Any, k: Any, v: Any, mask: Any = None) -> Any:
         if mask is not None and self.boolean_mask:
@@ -174,7 +192,13 @@ class Attention(TensorOp):
 
         q, k, v = inputs[:3]
         mask = inputs[3] if len(inputs) > 3 else None
-        A = saved if saved is not None else self.forward_saving(q, k, v, mask)[1]
+        if saved is None:
+            saved = self.forward_saving(q, k, v, mask)[1]
+        if isinstance(saved, _Flash):
+            dq, dk, dv = torch_module().ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+                g.contiguous(), q, k, v, saved.out, saved.logsumexp, 0.0, self.causal, scale=self._scale(q.shape[-1]))
+            return [dq, dk, dv, None]
+        A = saved
         scale = self._scale(q.shape[-1])
         dv = A.transpose(-1, -2) @ g
         dA = g @ v.transpose(-1, -2)

@@ -111,19 +111,21 @@ class Conv(TensorOp):
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         F = torch_module().nn.functional
         conv = F.conv1d if weight.dim() == 3 else F.conv2d if weight.dim() == 4 else F.conv3d
-        return conv(padded(x, self.padding), weight, bias, self.stride, 0, self.dilation, self.groups)
+        own, rest = _kernel_padding(self.padding)  # torch's kernel pads by itself where it can
+        return conv(padded(x, rest), weight, bias, self.stride, own, self.dilation, self.groups)
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         """torch's convolution backward kernel as the tensor rule: ∂K = X ⋆ δ, ∂X = δ ∗ rot180(K), ∂b = Σ δ."""
         x, W = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
         nd = W.dim() - 2
+        own, rest = _kernel_padding(self.padding)
         dx, dW, db = torch_module().ops.aten.convolution_backward(
-            g, padded(x, self.padding), W, None if b is None else [b.shape[0]], list(self.stride), [0] * nd,
+            g, padded(x, rest), W, None if b is None else [b.shape[0]], list(self.stride), own,
             list(self.dilation), False, [0] * nd, self.groups, [bool(wanted[0]), True, b is not None])
-        if dx is not None and has_padding(self.padding):
+        if dx is not None and has_padding(rest):
             dx = dx[(slice(None), slice(None), *(slice(before, before + size)
-                                                 for (before, _), size in zip(self.padding, x.shape[2:])))]
+                                                 for (before, _), size in zip(rest, x.shape[2:])))]
         return [dx, dW, db]
 
     # --- the tensor program: ∂K = X ⋆ Δ, ∂X = Δ ∗ rot180(K), ∂b = Σ Δ (derive.ops.conv_arrays) -------------
@@ -268,6 +270,14 @@ def padded(x: Any, padding: tuple[tuple[int, int], ...]) -> Any:
     if not has_padding(padding):
         return x
     return torch_module().nn.functional.pad(x, [p for before_after in reversed(padding) for p in before_after])
+
+
+def _kernel_padding(padding: tuple[tuple[int, int], ...]) -> tuple[list[int], tuple[tuple[int, int], ...]]:
+    """The padding torch's convolution kernels apply themselves (the same before and after, in every dim),
+    and what is left to pad by hand: ``([1, 1], ((0, 0), (0, 0)))`` for ``((1, 1), (1, 1))``."""
+    if all(before == after for before, after in padding):
+        return [before for before, _ in padding], tuple((0, 0) for _ in padding)
+    return [0] * len(padding), padding
 
 
 def has_padding(padding: tuple[tuple[int, int], ...]) -> bool:

@@ -150,8 +150,11 @@ class Permute(TensorOp):
         return x.permute(*[d % x.dim() for d in self.dims])
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
-        dims = [d % inputs[0].dim() for d in self.dims]
-        return [g.permute(*np.argsort(dims).tolist())]
+        dims = [d % len(self.dims) for d in self.dims]
+        inverse = [0] * len(dims)
+        for position, d in enumerate(dims):
+            inverse[d] = position
+        return [g.permute(*inverse)]
 
     def numpy_forward(self, x: Any) -> Any:
         return self.lower(None, np.asarray(x))

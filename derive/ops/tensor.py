@@ -363,8 +363,8 @@ class Elementwise(TensorOp):
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         tensors = [as_torch(a, out) for a in inputs]
         partials = _partials(self, len(inputs))(out, *tensors)
-        return [unbroadcast(g * p, tuple(a.shape)) if hasattr(a, "dim") and want else None
-                for a, p, want in zip(inputs, partials, wanted)]
+        return [unbroadcast(g if isinstance(p, (int, float)) and p == 1 else g * p, tuple(a.shape))
+                if hasattr(a, "dim") and want else None for a, p, want in zip(inputs, partials, wanted)]
 
 
 @functools.lru_cache(maxsize=256)
