@@ -123,6 +123,9 @@ class LayerNorm(TensorOp):
     def _shape(self, x: Any) -> list[int]:
         return list(x.shape[x.dim() - self.dims:])
 
+    def reads(self) -> tuple[bool, bool]:
+        return True, False  # torch's backward kernel reads x and the saved statistics, not the output
+
     def forward_saving(self, x: Any, weight: Any = None, bias: Any = None) -> tuple[Any, Any]:
         out, mean, rstd = torch_module().native_layer_norm(x, self._shape(x), weight, bias, self.eps)
         return out, (mean, rstd)
@@ -173,6 +176,9 @@ class GroupNorm(TensorOp):
 
     def _sizes(self, x: Any) -> tuple[int, int, int]:
         return x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=int))
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False  # torch's backward kernel reads x and the saved statistics, not the output
 
     def forward_saving(self, x: Any, weight: Any = None, bias: Any = None) -> tuple[Any, Any]:
         out, mean, rstd = torch_module().ops.aten.native_group_norm(x, weight, bias, *self._sizes(x), self.groups,
@@ -249,6 +255,9 @@ class BatchNorm(TensorOp):
         return _affine(lowering, _normalized(lowering, x, group_of, means, rstds),
                        None if weight is None else weight.reshape(per_channel),
                        None if bias is None else bias.reshape(per_channel))
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False  # torch's backward kernel reads x and the saved statistics, not the output
 
     def forward_saving(self, x: Any, weight: Any = None, bias: Any = None, mean: Any = None, var: Any = None):
         aten = torch_module().ops.aten
