@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,9 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tensor_form import MODELS  # the same modules, one definition
 
 CASES = [("LeNet-5", "lenet", "LeNet5", (1, 32, 32), "cross_entropy", 10),
          ("conv net, 8 channels", "models", "ConvNet8", (1, 8, 8), "mse", 1),
@@ -85,10 +87,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    source = (ROOT / "benchmarks" / "tensor_form.py").read_text(encoding="utf-8")
-    models = re.search(r"MODELS = textwrap\.dedent\('''(.*?)'''\)", source, re.S)
     folder = Path(tempfile.mkdtemp())
-    (folder / "models.py").write_text(textwrap.dedent(models.group(1)))
+    (folder / "models.py").write_text(MODELS)
     (folder / "lenet.py").write_text((ROOT / "examples" / "lenet5.py").read_text())
     rows = []
     for label, file, cls, shape, loss, classes in CASES:

@@ -214,3 +214,21 @@ def test_more_forward_arguments_come_as_inputs(tmp_path, capsys):
                            "--format", "json")
     assert status == 0, err
     assert json.loads(out)["loss"] == pytest.approx(float(value.detach()), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_compiled_gradient_equals_autograd_of_the_module(name):
+    """``verify.compile(model, "torch", "matrix")``: the ops' forwards and rules as one generated function (masks,
+    tied weights, losses written in forward, the transformers models), every tensor as float64 autograd gives it."""
+    import verify
+
+    x, y, loss = ZOOS[name].CASES[name]
+    module = getattr(ZOOS[name], name)()
+    model = derive.from_torch(module, loss=loss, x=x, y=y)
+    grads = verify.compile(model, backend="torch", form="matrix")(*verify.arguments(model, "torch"))
+    _, expected = autograd(module, x, y, loss)
+    rtol = 1e-10 if name != "TinyLlama" else 1e-6  # Llama's RMSNorm rounds to float32 in its forward
+    scale = max(float(g.abs().max()) for g in expected.values())
+    assert list(model.tensor_keys) == [k for k in expected if k in model.tensor_keys]
+    for key, g in zip(model.tensor_keys, grads):
+        assert float((g - expected[key]).abs().max()) <= rtol * scale, key
