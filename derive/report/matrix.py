@@ -3,7 +3,8 @@ r"""The matrix form of a report, for a batch of more than one sample (one row pe
 Forward: ``Z^{(l)} = A^{(l-1)} W^{(l)\top} + \mathbf{1} b^{(l)\top}`` and ``A^{(l)} = f(Z^{(l)})`` with the
 real matrices. Backward: the per-sample error terms ``Δ = ∂ℓ/∂Z`` (without the mean's factor), propagated
 by ``Δ^{(l)} = (Δ^{(l+1)} W^{(l+1)}) ⊙ f'(Z^{(l)})``, and the gradients as the mean over the batch,
-``∂L/∂W^{(l)} = \frac{1}{N} Δ^{(l)\top} A^{(l-1)}``.
+``∂L/∂W^{(l)} = \frac{1}{N} Δ^{(l)\top} A^{(l-1)}``. The matrices Z, A and Δ are the chain's tensor program's
+(`derive.tensor.program`: the dense op's rules), evaluated in float64.
 
 >>> print(bmatrix([["1", "-0.5"]]))
 \begin{bmatrix} 1 & -0.5 \end{bmatrix}
@@ -11,12 +12,16 @@ by ``Δ^{(l)} = (Δ^{(l+1)} W^{(l+1)}) ⊙ f'(Z^{(l)})``, and the gradients as t
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
-from derive.ops import activation, loss as lookup_loss
+from derive.ops import activation
+from derive.ops import loss as lookup_loss
 from derive.report.document import Equation, Heading, Paragraph
 from derive.report.labels import label
 from derive.report.shown import Shown
+from derive.tensor.program import program
 
 
 def bmatrix(rows: list[list[str]]) -> str:
@@ -38,6 +43,17 @@ def z_sample(s: Shown, z: sp.Symbol) -> int:
     return s.graph.node[z].sample + 1
 
 
+def program_values(s: Shown) -> dict:
+    """Every tensor of the chain's tensor program at the derivation's point (Z_1, A_1, dL_dZ_1, …; float64),
+    penalties aside: they touch the parameters' gradients only, not Z, A or Δ."""
+    network = dataclasses.replace(s.d.network, l1=0.0, l2=0.0, penalized=())
+    return program(network).values(network)
+
+
+def _rows(s: Shown, value) -> list[list[str]]:
+    return [[s.number(float(v)) for v in row] for row in value]
+
+
 def mean_count(s: Shown) -> int:
     """What the loss divides by: the number of its terms for ``mean``, 1 for ``sum``."""
     arch = s.graph.architecture
@@ -49,6 +65,7 @@ def mean_count(s: Shown) -> int:
 def forward_matrix(s: Shown, lang: str) -> list:
     """Z and A for every layer with real matrices."""
     g = s.graph
+    values = program_values(s)
     blocks: list = [Heading(2, label(lang, "matrix")), Paragraph(label(lang, "matrix_text", batch=len(g.inputs)))]
     previous = [[s.value(x) for x in row] for row in g.inputs]
     previous_name = "X"
@@ -57,9 +74,9 @@ def forward_matrix(s: Shown, lang: str) -> list:
         act = activation(g.architecture.activations[layer - 1])
         transposed = [[s.value(row[j]) for row in weights] for j in range(len(weights[0]))]
         biases = [[s.value(b) for b in g.biases[layer - 1]] for _ in g.inputs]
-        z_values = [[s.value(z) for z in row] for row in g.pre[layer - 1]]
-        a_values = [[s.value(a) for a in row] for row in g.post[layer - 1]]
-        Z, A, W, b = (_sup(n, layer) for n in "ZAWb")
+        z_values = _rows(s, values[f"Z_{layer}"])
+        a_values = _rows(s, values[f"A_{layer}"])
+        Z, A = _sup("Z", layer), _sup("A", layer)
         blocks.append(
             Equation(
                 Z,
@@ -84,8 +101,10 @@ def backward_matrix(s: Shown, lang: str) -> list:
     blocks: list = [Heading(2, label(lang, "backward")), Paragraph(label(lang, "matrix_backward", count=count))]
     layers = len(g.weights)
 
-    def delta_values(layer: int) -> list[list[str]]:
-        return [[s.number(s.values[bp.adjoint_symbols[z]] * count) for z in row] for row in g.pre[layer - 1]]
+    values = program_values(s)
+
+    def delta_values(layer: int) -> list[list[str]]:  # Δ = N ∂L/∂Z, from the tensor program
+        return _rows(s, values[f"dL_dZ_{layer}"] * count)
 
     for layer in range(layers, 0, -1):
         blocks.append(Heading(3, label(lang, "layer", layer=layer)))
