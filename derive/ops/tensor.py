@@ -360,7 +360,21 @@ class Elementwise(TensorOp):
         except NotTensorExpression:
             return super().tensor_rule(g, inputs, parts, wanted, shapes, shape)
 
+    def reads(self) -> tuple[bool, bool]:
+        """Nothing where every partial is a constant (an addition's, a subtraction's): the rule then needs the
+        inputs' shapes only, which `forward_saving` keeps. Otherwise the inputs and the output."""
+        arity = _arity(type(self))
+        return (True, True) if arity is None or _constant_partials(self, arity) is None else (False, False)
+
+    def forward_saving(self, *inputs: Any) -> tuple[Any, Any]:
+        return self.forward(*inputs), tuple(tuple(a.shape) if hasattr(a, "dim") else None for a in inputs)
+
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        constants = _constant_partials(self, len(inputs))
+        if constants is not None:  # g times each constant partial, summed back to its input's shape
+            shapes = saved if saved is not None else [tuple(a.shape) if hasattr(a, "dim") else None for a in inputs]
+            return [unbroadcast(g if c == 1 else g * c, shape) if shape is not None and want else None
+                    for c, shape, want in zip(constants, shapes, wanted)]
         tensors = [as_torch(a, out) for a in inputs]
         partials = _partials(self, len(inputs))(out, *tensors)
         return [unbroadcast(g if isinstance(p, (int, float)) and p == 1 else g * p, tuple(a.shape))
@@ -375,6 +389,26 @@ def _values(op: Elementwise, arity: int, backend: str = "torch") -> Callable:
     out, *args = sp.symbols(f"v a0:{arity}")
     expr, _ = op.scalar(out, *args)
     return lambdify(args, expr, backend)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant_partials(op: Elementwise, arity: int) -> tuple[float, ...] | None:
+    """Each argument's partial where all of them are numbers (1 and 1 for an addition); else None."""
+    out, *args = sp.symbols(f"v a0:{arity}")
+    _, partials = op.scalar(out, *args)
+    by_arg = {a: sp.S.Zero for a in args}
+    for symbol, partial in partials:
+        by_arg[symbol] = by_arg[symbol] + partial
+    return tuple(float(p) for p in by_arg.values()) if all(p.is_Number for p in by_arg.values()) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _arity(cls: type) -> int | None:
+    """How many arguments an element-wise op's scalar rule takes (None: any number)."""
+    import inspect
+
+    parameters = list(inspect.signature(cls.scalar).parameters.values())[2:]  # after self and out
+    return None if any(p.kind == p.VAR_POSITIONAL for p in parameters) else len(parameters)
 
 
 @functools.lru_cache(maxsize=256)
