@@ -144,7 +144,7 @@ class Permute(TensorOp):
         return np.transpose(x, [d % x.ndim for d in self.dims])
 
     def reads(self) -> tuple[bool, bool]:
-        return True, False
+        return False, False  # the inverse permutation is in the op itself
 
     def forward(self, x: Any) -> Any:
         return x.permute(*[d % x.dim() for d in self.dims])
