@@ -87,23 +87,8 @@ class _Program:
         for node in self.structure.nodes:
             self.needs_gradient.append(node.kind == "parameter" if isinstance(node, Leaf) else
                                        any(a is not None and self.needs_gradient[a] for a in node.args))
-        # what the backward pass reads (as autograd saves only that): every other op output is freed after its
-        # last use in the forward pass, which keeps the allocator reusing memory instead of faulting in new pages
-        nodes = self.structure.nodes
-        self.saved = [isinstance(n, Leaf) for n in nodes]
-        self.saved[self.structure.output] = True  # the loss's gradient starts from it
-        self.last_use = list(range(len(nodes)))
-        for i, node in enumerate(nodes):
-            if isinstance(node, OpNode):
-                reads_inputs, reads_output = node.op.reads()
-                self.saved[i] |= reads_output
-                for a in node.args:
-                    if a is not None:
-                        self.saved[a] |= reads_inputs
-                        self.last_use[a] = i
-
-        self.run, self.source = straight_line(self.structure, self.parameter_nodes, self.needs_gradient, self.saved,
-                                              self._leaf, self._loss_gradient, _torch().zeros_like)
+        self.run, self.source = straight_line(self.structure, self.parameter_nodes, self.needs_gradient, self._leaf,
+                                              self._loss_gradient, _torch().zeros_like)
 
     def __call__(self, x: Any, y: Any, *params: Any) -> list[Any]:
         if len(params) != len(self.keys):

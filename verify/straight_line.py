@@ -2,10 +2,10 @@ r"""A graph model's compiled gradient as one generated Python function: the op-b
 `verify.graph_compile` written out line by line, so that a call runs no interpreter loop, list or dict.
 
 Each op node becomes ``v7 = f7(v5, v6)`` in the forward pass (``v7, s7 = f7(…)`` where the op keeps something
-for its backward, max pooling's winners), followed by ``del`` of every value no backward rule reads, after its
-last use, as autograd frees what it has not saved. The backward pass is, last op first,
-``r = b7(g7, [v5, v6], v7, (True, False), s7)`` and each contribution added to its input's adjoint, then the
-op's values dropped. The functions ``f7`` and ``b7`` are the ops' own (`TensorOp.forward`,
+for its backward: max pooling's winners, an addition's input shapes), followed by ``del`` of every value no
+backward rule reads, after its last use, as autograd frees what it has not saved. The backward pass is, last
+op first, ``r = b7(g7, [v5, v6], v7, (True, False), s7)`` and each contribution added to its input's adjoint,
+then ``del`` of the values no later rule reads. The functions ``f7`` and ``b7`` are the ops' own (`TensorOp.forward`,
 `TensorOp.backward`), bound once, so the generated code holds derive's own names only.
 
 >>> import numpy as np
@@ -22,21 +22,22 @@ def run(x, y, p0, p1):
     v1 = p0
     v2 = p1
     v3 = f3(v0, v1, v2)
-    v4 = f4(v3)
+    v4, s4 = f4(v3)
     del v3
-    v5 = f5(v0, v4)
+    v5, s5 = f5(v0, v4)
     g5 = _loss_gradient(v5, y)
+    del v5
     g1 = g2 = g3 = g4 = None
     if g5 is not None:
-        r = b5(g5, [v0, v4], v5, (False, True), None)
+        r = b5(g5, [v0, v4], None, (False, True), s5)
         g4 = _add(g4, r[1])
         del r
-    del v5, g5
+    del g5, s5
     if g4 is not None:
-        r = b4(g4, [None], v4, (True,), None)
+        r = b4(g4, [None], v4, (True,), s4)
         g3 = _add(g3, r[0])
         del r
-    del v4, g4
+    del v4, g4, s4
     if g3 is not None:
         r = b3(g3, [v0, v1, v2], None, (False, True, True), None)
         g1 = _add(g1, r[1])
@@ -63,6 +64,11 @@ def _add(total: Any, part: Any) -> Any:
     return part if total is None else total + part
 
 
+def _drop(lines: list[str], indent: str, names: list[str]) -> None:
+    if names:
+        lines.append(f"{indent}del {', '.join(names)}")
+
+
 def _arguments(node: OpNode) -> list[str]:
     """The op's inputs as names, absent trailing optional ones dropped (as the op's lowering takes them)."""
     names = ["None" if a is None else f"v{a}" for a in node.args]
@@ -72,14 +78,25 @@ def _arguments(node: OpNode) -> list[str]:
 
 
 def straight_line(structure: Structure, parameter_nodes: Sequence[int], needs_gradient: Sequence[bool],
-                  saved: Sequence[bool], leaf: Callable[[int], Any], loss_gradient: Callable[[Any, Any], Any],
+                  leaf: Callable[[int], Any], loss_gradient: Callable[[Any, Any], Any],
                   zeros_like: Callable[[Any], Any]) -> tuple[Callable[..., list[Any]], str]:
     """``run(x, y, *params) -> [∂L/∂p, …]`` and its source. ``leaf(i)`` gives a function ``(x) -> value`` of a
-    constant leaf; ``saved[i]``: whether a backward rule reads node i's value (it is then never freed early)."""
+    constant leaf. An op's value is kept past its last use in the forward pass only where a backward rule reads
+    it (`TensorOp.reads`), and deleted after the last rule that reads it, as autograd frees a saved tensor
+    when the node that saved it has run."""
     nodes = structure.nodes
     namespace: dict[str, Any] = {"_add": _add, "_zeros_like": zeros_like, "_loss_gradient": loss_gradient}
     parameters = {index: k for k, index in enumerate(parameter_nodes)}
     lines = [f"def run(x, y, {', '.join(f'p{k}' for k in range(len(parameter_nodes)))}):"]
+    readers: dict[int, set[int]] = {}  # the ops whose backward rule reads each op's value
+    for i, node in enumerate(nodes):
+        if isinstance(node, OpNode):
+            reads_inputs, reads_output = node.op.reads()
+            if reads_output:
+                readers.setdefault(i, set()).add(i)
+            for a in node.args if reads_inputs else ():
+                if a is not None and isinstance(nodes[a], OpNode):
+                    readers.setdefault(a, set()).add(i)
     alive: set[int] = set()
     last_use = {a: i for i, node in enumerate(nodes) if isinstance(node, OpNode) for a in node.args if a is not None}
     keeps: set[int] = set()
@@ -107,16 +124,22 @@ def straight_line(structure: Structure, parameter_nodes: Sequence[int], needs_gr
             namespace[f"f{i}"] = op.forward
             lines.append(f"    v{i} = f{i}{call}")
         alive.add(i)
-        done = sorted({a for a in node.args if a is not None and last_use[a] == i and not saved[a] and a in alive})
-        if done:
-            lines.append(f"    del {', '.join(f'v{a}' for a in done)}")
-            alive -= set(done)
+        done = sorted({a for a in node.args if a is not None and last_use[a] == i and a in alive
+                       and isinstance(nodes[a], OpNode) and a not in readers and a != structure.output})
+        _drop(lines, "    ", [f"v{a}" for a in done])
+        alive -= set(done)
     output = structure.output
     adjoints = {output}  # nodes an adjoint reaches (a rule may still give one no contribution: None)
     for i in reversed(range(len(nodes))):
         if isinstance(nodes[i], OpNode) and i in adjoints:
             adjoints.update(a for a in nodes[i].args if a is not None and needs_gradient[a])
     lines.append(f"    g{output} = _loss_gradient(v{output}, y)")
+    release: dict[int, list[int]] = {}  # after which rule each kept value is read for the last time
+    for a in sorted(alive):
+        if isinstance(nodes[a], OpNode):
+            release.setdefault(min((j for j in readers.get(a, ()) if j in adjoints), default=-1), []).append(a)
+    _drop(lines, "    ", [f"v{a}" for a in release.pop(-1, [])])
+    alive -= {a for a in alive if isinstance(nodes[a], OpNode) and a not in {b for v in release.values() for b in v}}
     if len(adjoints) > 1:
         lines.append(f"    {' = '.join(f'g{a}' for a in sorted(adjoints - {output}))} = None")
     for i in reversed(range(len(nodes))):
@@ -131,9 +154,9 @@ def straight_line(structure: Structure, parameter_nodes: Sequence[int], needs_gr
         lines.append(f"        r = b{i}(g{i}, [{inputs}], {out}, {wanted!r}, {f's{i}' if i in keeps else 'None'})")
         lines.extend(f"        g{a} = _add(g{a}, r[{k}])" for k, (a, want) in enumerate(zip(node.args, wanted)) if want)
         lines.append("        del r")  # as soon as each contribution has its place: the peak stays autograd's
-        dropped = ([f"v{i}"] if i in alive else []) + [f"g{i}"] + ([f"s{i}"] if i in keeps else [])
-        lines.append(f"    del {', '.join(dropped)}")
-        alive.discard(i)
+        done = release.pop(i, [])
+        _drop(lines, "    ", [f"v{a}" for a in done] + [f"g{i}"] + ([f"s{i}"] if i in keeps else []))
+        alive -= set(done)
     gradients = [f"_zeros_like(p{k})" if index not in adjoints else f"g{index} if g{index} is not None else "
                  f"_zeros_like(p{k})" for k, index in enumerate(parameter_nodes)]
     lines.append(f"    return [{', '.join(gradients)}]")
