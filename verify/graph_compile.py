@@ -37,7 +37,7 @@ import sympy as sp
 
 from derive.errors import DeriveError
 from derive.lambdify import lambdify
-from derive.model.graph import OWN_LOSS, Leaf, Model, OpNode, Structure
+from derive.model.graph import OWN_LOSS, Leaf, Model, Structure
 from derive.ops import loss as lookup_loss
 from verify.straight_line import straight_line
 
