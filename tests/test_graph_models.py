@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 
 import derive
 import verify
@@ -20,24 +20,25 @@ ROOT = Path(__file__).resolve().parents[1]
 ZOO = Path(graph_zoo.__file__)
 
 
-def _torch_loss(loss, prediction, y):
+def _torch_loss(loss, prediction, y, reduction="mean"):
     """The loss in torch, written out here (not verify's table): targets as torch takes them."""
     F = torch.nn.functional
     if loss in ("nll", "cross_entropy"):
         fn = F.nll_loss if loss == "nll" else F.cross_entropy
-        return fn(prediction, y.long())
+        return fn(prediction, y.long(), reduction=reduction)
     y = y.to(torch.float64).reshape(prediction.shape)
     if loss == "half_sse":
-        return (0.5 * ((prediction - y) ** 2).reshape(prediction.shape[0], -1).sum(1)).mean()
+        per_sample = 0.5 * ((prediction - y) ** 2).reshape(prediction.shape[0], -1).sum(1)
+        return per_sample.mean() if reduction == "mean" else per_sample.sum()
     return {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy,
-            "bce_with_logits": F.binary_cross_entropy_with_logits}[loss](prediction, y)
+            "bce_with_logits": F.binary_cross_entropy_with_logits}[loss](prediction, y, reduction=reduction)
 
 
-def autograd_of(module, x, y, loss):
+def autograd_of(module, x, y, loss, reduction="mean"):
     """∂L/∂(every parameter tensor) of a float64 copy of the module, by its named_parameters() key."""
     module = copy.deepcopy(module).double()
     x = torch.tensor(x, dtype=torch.float64) if torch.tensor(x).is_floating_point() else torch.tensor(x)
-    value = _torch_loss(loss, module(x), torch.tensor(y, dtype=torch.float64))
+    value = _torch_loss(loss, module(x), torch.tensor(y, dtype=torch.float64), reduction)
     value.backward()
     value = value.detach()
     grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)) for k, p in module.named_parameters()}
@@ -191,6 +192,19 @@ def test_bad_data_for_a_graph_gets_a_clear_error():
 def test_drawn_graph_models_agree_with_autograd_of_their_module(model):
     report = verify.check(model, finite_differences_check=False)
     assert report.ok, str(report)
+
+
+@given(graph_strategies.graph_models())
+def test_drawn_graph_models_compile_to_autograds_gradients(model):
+    """The compiled gradient (one generated function over the ops' rules, values freed as autograd frees
+    them) of a drawn module: residuals, shared weights, branches, norms, every tensor as autograd gives it.
+    (A drawn chain is read as a chain `Network`: its compiled gradient is tested in tests/test_scale.py.)"""
+    assume(isinstance(model, Model))
+    grads = verify.compile(model, backend="torch", form="matrix")(*verify.arguments(model, "torch"))
+    _, expected = autograd_of(model.module, model.x.tolist(), np.asarray(model.y).tolist(), model.loss, model.reduction)
+    scale = max(float(g.abs().max()) for g in expected.values())
+    for key, g in zip(model.tensor_keys, grads):
+        assert float((g - expected[key]).abs().max()) <= 1e-10 * max(scale, 1e-300), key
 
 
 def test_a_model_that_computes_its_own_loss():
