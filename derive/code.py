@@ -5,8 +5,8 @@ r"""The derived gradient as readable, self-contained Python (NumPy or torch), in
 returns ∂L/∂W1, ∂L/∂b1, … in that order, one line per intermediate with the textbook names: z and a of every
 layer, δ = ∂L/∂z from the last layer to the first, then each gradient. The lines are the chain's tensor program
 (`derive.tensor.program`: the dense op's rules Δ W, Δᵀ A and Σ Δ), each element-wise factor printed from its
-class in the registry (an activation's f′, the loss's ∂ℓ/∂ŷ, whose product with the last f′ is the output δ:
-a − y for BCE after a sigmoid); cross-entropy on logits gets its row rule softmax(z)·Σy − y. A graph model
+class in the registry (an activation's f′; the output δ, `derive.tensor.loss.output_delta`: the loss's ∂ℓ/∂ŷ
+times the last f′, a − y for BCE after a sigmoid); cross-entropy on logits gets its row rule softmax(z)·Σy − y. A graph model
 prints its tensor program (`derive.tensor.pycode`).
 
 >>> import derive
@@ -30,6 +30,7 @@ from derive.network import Network
 from derive.ops import activation
 from derive.ops import loss as lookup_loss
 from derive.tensor.expr import Call, Ref, TExpr
+from derive.tensor.loss import A, T, Z, output_delta
 
 BACKENDS = ("numpy", "torch")
 
@@ -65,17 +66,6 @@ def _plain(expr: TExpr, names: dict[str, str]) -> str:
     raise DeriveError(f"derive code: no plain Python for {expr} in a chain's program")
 
 
-def _output_delta(act_name: str, loss_name: str, z: sp.Symbol, a: sp.Symbol, y: sp.Symbol) -> sp.Expr:
-    """∂ℓ/∂z of an output unit: the loss's ∂ℓ/∂ŷ times the last activation's f′, from their classes (SymPy
-    cancels a common factor: (a − y)/(a(1 − a)) · a(1 − a) = a − y). A loss whose ∂ℓ/∂ŷ of one output reads
-    another (a row loss) has no such rule."""
-    spec = lookup_loss(loss_name)
-    a2, y2 = sp.symbols("a_other y_other")
-    if not spec.derivative([a, a2], [y, y2])[0].free_symbols <= {a, y}:
-        raise DeriveError(f"loss {loss_name!r} is not element-wise: it has no δ rule of one unit")
-    return spec.derivative([a], [y])[0] * activation(act_name).derivative(z, a)
-
-
 def code(network: Network, backend: str = "numpy") -> str:
     """Python source of ``gradients(x, y, W1, b1, …)`` for networks of this one's architecture (any batch)."""
     from derive.tensor.program import program
@@ -92,8 +82,10 @@ def code(network: Network, backend: str = "numpy") -> str:
     spec = lookup_loss(arch.loss)
     L = len(arch.activations)
     cross_entropy = spec.key == "cross_entropy" and arch.activations[-1] == "identity"
-    z, a, y = sp.symbols("z a y")
-    delta = None if cross_entropy else _output_delta(arch.activations[-1], arch.loss, z, a, y)
+    z, a, y = Z, A, T
+    delta = None if cross_entropy else output_delta(arch.loss, arch.activations[-1])
+    if not cross_entropy and delta is None:
+        raise DeriveError(f"loss {arch.loss!r} is not element-wise: it has no δ rule of one unit")
     printer = _printer(backend)
     module = "numpy" if backend == "numpy" else "torch"
     params = ", ".join(f"W{l}, b{l}" for l in range(1, L + 1))

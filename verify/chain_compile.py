@@ -41,10 +41,7 @@ KERNELS: dict[str, tuple[str, str]] = {
     "transpose(_g) @ _a": ("{g}.T @ {a}", "{g}.T @ {a}"),
     "_g @ _w": ("_product({symbol!r}, {g}, {w})", ""),
     "sum(_g; dims=[0], keepdim=false)": ("{g}.sum(0)", "{g}.sum(0)"),
-    "_g*(_a*(1 - _a))": ("_sigmoid_backward{into}({g}, {a})", ""),
-    "_g*(1 - _a**2)": ("_tanh_backward{into}({g}, {a})", ""),
-    "_g*step(_z)": ("_threshold_backward{into}({g}, {z}, 0)", ""),
-}
+}  # and g ⊙ f′ of each activation with a fused kernel (`Activation.torch_backward`): `_patterns`
 
 
 def compile_chain(network: Network | Architecture, backend: str = "numpy") -> Callable[..., list[Any]]:
@@ -175,7 +172,21 @@ def _written(definitions: list[Any], backend: str) -> dict[str, str]:
 
 @functools.cache
 def _patterns() -> dict[TExpr, tuple[str, str]]:
-    return {parse(pattern): texts for pattern, texts in KERNELS.items()}
+    """`KERNELS` parsed, and the program's line g ⊙ f′ of each activation that names torch's fused kernel
+    for it, as its class writes f′ (``_g*(1 - _a**2)``: ``_tanh_backward{into}({g}, {a})``)."""
+    import sympy as sp
+
+    from derive.ops.activations import ACTIVATIONS
+    from derive.tensor.elementwise import from_sympy
+
+    patterns = {parse(pattern): texts for pattern, texts in KERNELS.items()}
+    z, a = sp.symbols("z a")
+    for act in ACTIVATIONS.values():
+        if act.torch_backward is not None:
+            kernel, reads, *extra = act.torch_backward
+            rule = call("mul", Ref("_g"), from_sympy(act.derivative(z, a), {z: Ref("_z"), a: Ref("_a")}))
+            patterns[rule] = (f"_{kernel}{{into}}({{g}}, {{{reads}}}{''.join(f', {v}' for v in extra)})", "")
+    return patterns
 
 
 def _match(pattern: TExpr, expr: TExpr, bound: dict[str, str]) -> dict[str, str] | None:

@@ -63,8 +63,11 @@ def torch_kernels() -> dict[str, Any]:
 
         return step
 
-    return {"_affine": affine, "_product": product,
-            "_sigmoid_backward": aten.sigmoid_backward.default, "_tanh_backward": aten.tanh_backward.default,
-            "_threshold_backward": aten.threshold_backward.default,
-            "_sigmoid_backward_into": into(aten.sigmoid_backward), "_tanh_backward_into": into(aten.tanh_backward),
-            "_threshold_backward_into": into(aten.threshold_backward)}  # fmt: skip
+    from derive.ops.activations import ACTIVATIONS
+
+    kernels = {"_affine": affine, "_product": product}
+    for act in ACTIVATIONS.values():  # each fused g·f′ an activation names (`Activation.torch_backward`)
+        if act.torch_backward is not None:
+            name = act.torch_backward[0]
+            kernels[f"_{name}"], kernels[f"_{name}_into"] = getattr(aten, name).default, into(getattr(aten, name))
+    return kernels

@@ -138,8 +138,9 @@ def straight_line(structure: Structure, parameter_nodes: Sequence[int], needs_gr
     for a in sorted(alive):
         if isinstance(nodes[a], OpNode):
             release.setdefault(min((j for j in readers.get(a, ()) if j in adjoints), default=-1), []).append(a)
-    _drop(lines, "    ", [f"v{a}" for a in release.pop(-1, [])])
-    alive -= {a for a in alive if isinstance(nodes[a], OpNode) and a not in {b for v in release.values() for b in v}}
+    unread = release.pop(-1, [])  # kept for a rule that no adjoint reaches
+    _drop(lines, "    ", [f"v{a}" for a in unread])
+    alive -= set(unread)
     if len(adjoints) > 1:
         lines.append(f"    {' = '.join(f'g{a}' for a in sorted(adjoints - {output}))} = None")
     for i in reversed(range(len(nodes))):

@@ -84,6 +84,10 @@ class Activation(ElementaryCode, sp.Function):
     parameter: ClassVar[str | None] = None
     #: True when every output depends on all pre-activations of its layer (softmax), not on its own alone.
     vector: ClassVar[bool] = False
+    #: torch's fused kernel for g·f′ (``torch.ops.aten``), what it reads ("a": the output, "z": the input) and
+    #: its arguments after that, where f′ is one: the same rule as `derivative`, checked against it by the
+    #: registry's tests and used by compiled gradients. None: g·f′ is computed from `derivative`.
+    torch_backward: ClassVar[tuple[str | int, ...] | None] = None
 
     @classmethod
     def with_parameter(cls, value: float) -> type[Activation]:
@@ -200,6 +204,7 @@ class Sigmoid(Activation):
     torch_module = "Sigmoid"
     torch_function = "torch.sigmoid"
     output_range = (0.0, 1.0)
+    torch_backward = ("sigmoid_backward", "a")
 
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
@@ -232,6 +237,7 @@ class Tanh(Activation):
     torch_module = "Tanh"
     torch_function = "torch.tanh"
     output_range = (-1.0, 1.0)
+    torch_backward = ("tanh_backward", "a")
 
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
@@ -256,6 +262,7 @@ class ReLU(Activation):
     torch_function = "torch.relu"
     output_range = (0.0, math.inf)
     kinks = (0.0,)
+    torch_backward = ("threshold_backward", "z", 0)  # g where z > 0: Step(z), 0 at the kink
 
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:

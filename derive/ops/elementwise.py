@@ -601,23 +601,18 @@ class Activate(Elementwise):
         return act(a), ((a, act.derivative(a, out)),)
 
     def reads(self) -> tuple[bool, bool]:
-        return (False, True) if self.activation in _FUSED_BACKWARD else (True, True)
+        fused = activation(self.activation).torch_backward
+        return (True, True) if fused is None else (fused[1] == "z", fused[1] == "a")
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
-        fused = _FUSED_BACKWARD.get(self.activation)
-        if fused is not None:  # the same partial (1 − a², a(1 − a), [a > 0]) times g, in one pass over memory
-            kernel, *extra = fused
-            return [getattr(torch_module().ops.aten, kernel)(g, out, *extra)]
+        fused = activation(self.activation).torch_backward
+        if fused is not None:  # the same partial (1 − a², a(1 − a), Step(z)) times g, in one pass over memory
+            kernel, reads, *extra = fused
+            return [getattr(torch_module().ops.aten, kernel)(g, inputs[0] if reads == "z" else out, *extra)]
         return super().backward(g, inputs, out, wanted, saved)
 
     def describe(self, *inputs: str) -> str:
         return rf"{activation(self.activation).latex_symbol}\left({inputs[0]}\right)"
-
-
-#: activations whose derivative is a function of their output, and torch's kernel for g·f′ from it (with its
-#: extra arguments): the rules the scalar program derives (tanh′ = 1 − a², σ′ = a(1 − a), ReLU′ = [a > 0], as
-#: a > 0 exactly where z > 0), checked against it like the others
-_FUSED_BACKWARD = {"tanh": ("tanh_backward",), "sigmoid": ("sigmoid_backward",), "relu": ("threshold_backward", 0)}
 
 
 def _scaled_elu(call: Any, x: Any, alpha: float, scale: float, input_scale: float) -> Any:

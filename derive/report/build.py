@@ -68,7 +68,9 @@ def build(
         doc.add(Heading(2, label(lang, "backward")), Paragraph(label(lang, "backward_text")))
         doc.add(*(backward.chain_section(s, lang) if backward.uses_chains(d) else backward.delta_section(s, lang)))
     else:
-        doc.add(*matrix.forward_matrix(s, lang), *forward.loss_section(s, lang), *matrix.backward_matrix(s, lang))
+        values = matrix.program_values(s)
+        doc.add(*matrix.forward_matrix(s, lang, values), *forward.loss_section(s, lang),
+                *matrix.backward_matrix(s, lang, values))
     doc.add(*backward.closed_section(s, lang))
     doc.add(*backward.update_section(s, lang, history), backward.gradient_table(s, lang, history))
     if steps > 1:

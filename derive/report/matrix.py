@@ -62,10 +62,9 @@ def mean_count(s: Shown) -> int:
     return lookup_loss(arch.loss).term_count(arch.batch, arch.sizes[-1])
 
 
-def forward_matrix(s: Shown, lang: str) -> list:
-    """Z and A for every layer with real matrices."""
+def forward_matrix(s: Shown, lang: str, values: dict) -> list:
+    """Z and A for every layer with real matrices (``values``: `program_values`)."""
     g = s.graph
-    values = program_values(s)
     blocks: list = [Heading(2, label(lang, "matrix")), Paragraph(label(lang, "matrix_text", batch=len(g.inputs)))]
     previous = [[s.value(x) for x in row] for row in g.inputs]
     previous_name = "X"
@@ -93,15 +92,13 @@ def forward_matrix(s: Shown, lang: str) -> list:
     return blocks
 
 
-def backward_matrix(s: Shown, lang: str) -> list:
+def backward_matrix(s: Shown, lang: str, values: dict) -> list:
     """Δ per layer (last first), then ∂L/∂W and ∂L/∂b as the mean over the batch."""
     g, bp = s.graph, s.d.backprop
     count = mean_count(s)
     scale = "" if count == 1 else rf"\frac{{1}}{{{count}}} "
     blocks: list = [Heading(2, label(lang, "backward")), Paragraph(label(lang, "matrix_backward", count=count))]
     layers = len(g.weights)
-
-    values = program_values(s)
 
     def delta_values(layer: int) -> list[list[str]]:  # Δ = N ∂L/∂Z, from the tensor program
         return _rows(s, values[f"dL_dZ_{layer}"] * count)

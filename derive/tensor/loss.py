@@ -74,26 +74,48 @@ def reduced(value: Any, rows: Any, key: str, reduction: str) -> Any:
     return value / count if count != 1 else value
 
 
+#: the symbols of `output_delta`: the output's pre-activation z, the output a = f(z) and its target t
+Z, A, T = sp.symbols("z a t")
+
+
+@functools.lru_cache(maxsize=64)
+def _output_delta(key: str, activation_name: str) -> tuple[sp.Expr, bool] | None:
+    from derive.ops import activation
+
+    act = activation(activation_name)
+    other_a, other_t = sp.symbols("a_other t_other")
+    spec = lookup_loss(key)
+    if getattr(act, "vector", False) or not spec.derivative([A, other_a], [T, other_t])[0].free_symbols <= {A, T}:
+        return None
+    derivative, slope = spec.derivative([A], [T])[0], act.derivative(Z, A)
+    rule = sp.cancel(derivative * slope)
+    apart = sp.count_ops(derivative) + (0 if slope == 1 else sp.count_ops(slope) + 1)
+    return (rule, True) if sp.count_ops(rule) < apart else (derivative * slope, False)
+
+
+def output_delta(key: str, activation_name: str) -> sp.Expr | None:
+    """∂(one term)/∂z of an output a = f(z) under an element-wise loss, over `Z`, `A` and `T`: the loss's
+    derivative times f′, cancelled by SymPy where that takes fewer operations (bce after σ: a − t); None for a
+    vector activation or a loss over rows (an output's derivative that reads other outputs).
+
+    >>> output_delta("bce", "sigmoid"), output_delta("mse", "identity"), output_delta("cross_entropy", "identity")
+    (a - t, 2*a - 2*t, None)
+    """
+    found = _output_delta(key, activation_name)
+    return None if found is None else found[0]
+
+
 @functools.lru_cache(maxsize=64)
 def output_rule(key: str, activation_name: str, backend: str) -> Callable[[Any, Any, Any], Any] | None:
-    """``(Z, A, T) -> ∂(Σ terms)/∂Z`` of an output ``A = f(Z)`` under an element-wise loss: the loss's derivative
-    times f′, cancelled by SymPy (bce after σ: A − T), where that takes fewer operations than the two apart;
-    None for a vector activation, a loss over rows, or where nothing cancels.
+    """``(Z, A, T) -> ∂(Σ terms)/∂Z``: `output_delta` lambdified, where it cancels; None where it does not.
 
     >>> output_rule("bce", "sigmoid", "numpy")(None, np.array([[0.25]]), np.array([[1.0]])).tolist()
     [[-0.75]]
     """
     from derive.lambdify import lambdify
-    from derive.ops import activation
 
-    act = activation(activation_name)
-    if key in ("cross_entropy", "nll") or getattr(act, "vector", False):
-        return None
-    z, a, t = sp.symbols("z a t")
-    derivative, slope = lookup_loss(key).derivative([a], [t])[0], act.derivative(z, a)
-    rule = sp.cancel(derivative * slope)
-    apart = sp.count_ops(derivative) + (0 if slope == 1 else sp.count_ops(slope) + 1)
-    return lambdify([z, a, t], rule, backend) if sp.count_ops(rule) < apart else None
+    found = _output_delta(key, activation_name)
+    return lambdify([Z, A, T], found[0], backend) if found is not None and found[1] else None
 
 
 def _log_softmax(rows: Any, backend: str) -> Any:
