@@ -238,3 +238,24 @@ def test_korean_latex_loads_kotex():
     from derive.report.pdf import compile_pdf
 
     assert compile_pdf(tex).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("act", "parts"),
+    [
+        # z = 1·1 + 2·1 − 3.5 = −0.5 in each; the values by hand: tanh(−0.5) = −0.46212, σ(−0.5) = 0.37754
+        ("relu", (r"\operatorname{ReLU}\left(z_{1}\right)", r"\max\left(0, z_{1}\right)",
+                  r"\max\left(0, -0.5000\right)", "0.0000")),
+        ("tanh", (r"\tanh\left(z_{1}\right)", r"\tanh\left(-0.5000\right)", "-0.4621")),
+        ("sigmoid", (r"\sigma\left(z_{1}\right)", r"\frac{1}{1 + e^{-z_{1}}}", r"\frac{1}{1 + e^{0.5000}}",
+                     "0.3775")),
+        ("identity", ("z_{1}", "-0.5000")),
+    ],
+)
+def test_activations_are_written_out_as_the_textbook_does(act: str, parts: tuple[str, ...]) -> None:
+    """Each activation's class says how a unit's a = f(z) is written out (`Activation.written_out`)."""
+    from derive.report.forward import activation_equation
+    from derive.report.shown import Shown
+
+    net = derive.Network([derive.Linear([[1.0, 2.0]], [-3.5], act)], x=[[1, 1]], y=[[0]], loss="mse")
+    assert activation_equation(Shown(derive.derive(net), 4), 0, 0, 0).parts == parts

@@ -88,6 +88,9 @@ class Activation(ElementaryCode, sp.Function):
     #: its arguments after that, where f′ is one: the same rule as `derivative`, checked against it by the
     #: registry's tests and used by compiled gradients. None: g·f′ is computed from `derivative`.
     torch_backward: ClassVar[tuple[str | int, ...] | None] = None
+    #: True for the activations of the textbook's layers: a torch module that is a chain of Linear layers
+    #: with these (softmax last) is read as a `derive.Network` with the textbook's names; others make a model
+    textbook: ClassVar[bool] = False
 
     @classmethod
     def with_parameter(cls, value: float) -> type[Activation]:
@@ -103,6 +106,16 @@ class Activation(ElementaryCode, sp.Function):
     def definition(cls, z: sp.Expr) -> sp.Expr:
         """The activation in elementary SymPy functions."""
         raise NotImplementedError
+
+    @classmethod
+    def written_out(cls, z: str, value: str) -> tuple[str, ...] | None:
+        r"""How a report writes a = f(z) out for one unit, between f(z) and a's value: LaTeX over the name
+        ``z`` and then over its rounded ``value``; None: `definition` is shown, then substituted.
+
+        >>> Sigmoid.written_out("z_{1}", "-0.5")
+        ('\\frac{1}{1 + e^{-z_{1}}}', '\\frac{1}{1 + e^{0.5}}')
+        """
+        return None
 
     @classmethod
     def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -199,6 +212,7 @@ class Sigmoid(Activation):
     r"""Logistic sigmoid, $\sigma(z) = 1/(1 + e^{-z})$, with $\sigma' = \sigma(1 - \sigma)$."""
 
     key = "sigmoid"
+    textbook = True
     latex_symbol = r"\sigma"
     output_letter = r"\sigma"
     torch_module = "Sigmoid"
@@ -209,6 +223,11 @@ class Sigmoid(Activation):
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
         return 1 / (1 + sp.exp(-z))
+
+    @classmethod
+    def written_out(cls, z: str, value: str) -> tuple[str, ...]:
+        exponent = value[1:] if value.startswith("-") else f"-{value}"  # e^{0.5}, not e^{--0.5}
+        return rf"\frac{{1}}{{1 + e^{{-{z}}}}}", rf"\frac{{1}}{{1 + e^{{{exponent}}}}}"
 
     @classmethod
     def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -233,6 +252,7 @@ class Tanh(Activation):
     r"""Hyperbolic tangent, with $\tanh' = 1 - \tanh^2$."""
 
     key = "tanh"
+    textbook = True
     latex_symbol = r"\tanh"
     torch_module = "Tanh"
     torch_function = "torch.tanh"
@@ -242,6 +262,10 @@ class Tanh(Activation):
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
         return sp.tanh(z)
+
+    @classmethod
+    def written_out(cls, z: str, value: str) -> tuple[str, ...]:
+        return (rf"\tanh\left({value}\right)",)
 
     @classmethod
     def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -257,6 +281,7 @@ class ReLU(Activation):
     r"""Rectified linear unit, $\max(0, z)$; its derivative is 0 at the kink, as in torch."""
 
     key = "relu"
+    textbook = True
     latex_symbol = r"\operatorname{ReLU}"
     torch_module = "ReLU"
     torch_function = "torch.relu"
@@ -267,6 +292,10 @@ class ReLU(Activation):
     @classmethod
     def definition(cls, z: sp.Expr) -> sp.Expr:
         return sp.Max(0, z)
+
+    @classmethod
+    def written_out(cls, z: str, value: str) -> tuple[str, ...]:
+        return rf"\max\left(0, {z}\right)", rf"\max\left(0, {value}\right)"
 
     @classmethod
     def derivative(cls, z: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -286,6 +315,7 @@ class Identity(Activation):
     """No activation: a = z (a linear output layer)."""
 
     key = "identity"
+    textbook = True
     latex_symbol = ""
     torch_module = "Identity"
     torch_function = ""
@@ -322,6 +352,7 @@ class LeakyReLU(Activation):
     """
 
     key = "leaky_relu"
+    textbook = True
     latex_symbol = r"\operatorname{LeakyReLU}"
     torch_module = "LeakyReLU"
     torch_function = "torch.nn.functional.leaky_relu"
@@ -385,6 +416,7 @@ class Softplus(Activation):
     """
 
     key = "softplus"
+    textbook = True
     latex_symbol = r"\operatorname{softplus}"
     torch_module = "Softplus"
     torch_function = "torch.nn.functional.softplus"
@@ -411,6 +443,7 @@ class GELU(Activation):
     r"""GELU in its exact (erf) form, $z\,\Phi(z)$, with $f' = \Phi(z) + z\,\varphi(z)$ (torch ``GELU()``)."""
 
     key = "gelu"
+    textbook = True
     latex_symbol = r"\operatorname{GELU}"
     torch_module = "GELU"
     torch_function = "torch.nn.functional.gelu"

@@ -13,9 +13,10 @@ accepts. Adding a loss means adding one class here and decorating it with `regis
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import sympy as sp
 
@@ -82,6 +83,15 @@ class Loss:
         """How many terms a batch has: what ``mean`` divides by."""
         return batch if self.per_sample else batch * outputs
 
+    def tensor_sum(self, rows: Any, targets: Any, backend: str) -> Any:
+        """The sum of the terms of whole tensors (samples × values; NumPy arrays or torch tensors): an
+        element-wise loss's own term, lambdified to ``backend``."""
+        return _lambdified(self.key, backend)[0](rows, targets).sum()
+
+    def tensor_derivative(self, rows: Any, targets: Any, backend: str) -> Any:
+        """∂(sum of the terms)/∂rows on whole tensors: an element-wise loss's own `derivative`, lambdified."""
+        return _lambdified(self.key, backend)[1](rows, targets)
+
     def check_targets(self, y: Sequence[Sequence[float]]) -> None:
         """Raise `ValueDomainError` for a target this loss cannot take."""
         lo, hi = self.target_range
@@ -92,6 +102,31 @@ class Loss:
                         f"loss {self.key!r} needs targets in [{lo:g}, {hi:g}], "
                         f"got y[{n}][{k}] = {value!r}"
                     )
+
+
+@functools.lru_cache(maxsize=32)
+def _lambdified(key: str, backend: str) -> tuple[Callable, Callable]:
+    """One element's term and its derivative of an element-wise loss, as ``fn(rows, targets)``."""
+    from derive.lambdify import lambdify
+
+    p, t = sp.symbols("p t")
+    spec = loss(key)
+    return lambdify([p, t], spec.terms([p], [t])[0], backend), lambdify([p, t], spec.derivative([p], [t])[0], backend)
+
+
+def _exp(values: Any) -> Any:
+    import numpy as np
+
+    return np.exp(values)
+
+
+def _log_softmax(rows: Any, backend: str) -> Any:
+    if backend != "numpy":
+        return rows.log_softmax(dim=1)
+    import numpy as np
+
+    top = rows.max(axis=1, keepdims=True)
+    return rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
 
 
 @register
@@ -222,6 +257,15 @@ class CrossEntropy(Loss):
             rows.append([1.0 if k == int(value) else 0.0 for k in range(outputs)])
         return rows
 
+    def tensor_sum(self, rows: Any, targets: Any, backend: str) -> Any:
+        return -(targets * _log_softmax(rows, backend)).sum()
+
+    def tensor_derivative(self, rows: Any, targets: Any, backend: str) -> Any:
+        """softmax(ŷ)·Σy − y, row by row."""
+        total = targets.sum(axis=1, keepdims=True) if backend == "numpy" else targets.sum(dim=1, keepdim=True)
+        log_soft = _log_softmax(rows, backend)
+        return (log_soft.exp() if backend != "numpy" else _exp(log_soft)) * total - targets
+
 
 @register
 class NLL(CrossEntropy):
@@ -240,3 +284,9 @@ class NLL(CrossEntropy):
 
     def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
         return [-t for t in y]
+
+    def tensor_sum(self, rows: Any, targets: Any, backend: str) -> Any:
+        return -(targets * rows).sum()
+
+    def tensor_derivative(self, rows: Any, targets: Any, backend: str) -> Any:
+        return -targets

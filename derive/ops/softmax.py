@@ -41,6 +41,7 @@ class Softmax(Activation):
 
     nargs = None
     key = "softmax"
+    textbook = True
     latex_symbol = r"\operatorname{softmax}"
     torch_module = "Softmax"
     torch_function = "torch.softmax"

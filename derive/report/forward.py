@@ -21,10 +21,6 @@ from derive.report.labels import label
 from derive.report.numformat import product, signed, total
 from derive.report.shown import Shown
 
-#: The LaTeX definition of some activations with the pre-activation written in (``{z}``); others are
-#: shown through SymPy.
-_DEFINITIONS = {"sigmoid": r"\frac{{1}}{{1 + e^{{-{z}}}}}", "relu": r"\max\left(0, {z}\right)"}
-
 #: Pictures with more units than this in one layer are drawn without edge labels; beyond twice it, none.
 PICTURE_UNITS = 8
 
@@ -45,21 +41,14 @@ def activation_equation(s: Shown, sample: int, layer: int, unit: int) -> Equatio
     g = s.graph
     z, a = g.pre[layer][sample][unit], g.post[layer][sample][unit]
     act = activation(g.architecture.activations[layer])
-    value_z = s.values[z]
-    if act.key == "identity":
+    if not act.latex_symbol:  # the identity: a = z
         return Equation(s.name(a), (s.name(z), s.value(a)))
     parts = [s.latex(act(z))]
-    if act.key == "sigmoid":
-        magnitude = s.number(abs(value_z))
-        exponent = magnitude if value_z < 0 and s.number(value_z).startswith("-") else f"-{magnitude}"
-        parts += [_DEFINITIONS["sigmoid"].format(z=s.name(z)), rf"\frac{{1}}{{1 + e^{{{exponent}}}}}"]
-    elif act.key == "relu":
-        parts += [_DEFINITIONS["relu"].format(z=s.name(z)), _DEFINITIONS["relu"].format(z=s.value(z))]
-    elif act.key == "tanh":
-        parts.append(rf"\tanh\left({s.value(z)}\right)")
-    else:
+    written = act.written_out(s.name(z), s.value(z))
+    if written is None:
         definition = act.definition(z)
-        parts += [s.latex(definition), s.substitute(definition)]
+        written = s.latex(definition), s.substitute(definition)
+    parts += written
     return Equation(s.name(a), (*parts, s.value(a)))
 
 

@@ -32,16 +32,9 @@ import numpy as np
 from derive.errors import EXTRAS, DeriveError, did_you_mean, install_hint
 from derive.model.graph import Leaf, Model, OpNode
 from derive.network import Linear, Network
-from derive.ops import LOSSES, REDUCTIONS
+from derive.ops import LOSSES, REDUCTIONS, activation
 from derive.sources.torch_export import UnsupportedModelError, _torch, read_torch
 
-#: torch loss modules by class name -> derive loss key
-_LOSSES = {
-    "BCELoss": "bce", "BCEWithLogitsLoss": "bce_with_logits", "MSELoss": "mse", "L1Loss": "l1",
-    "CrossEntropyLoss": "cross_entropy", "NLLLoss": "nll",
-}  # fmt: skip
-#: the activations a chain keeps (any other makes a graph model, as before)
-CHAIN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "gelu", "identity")
 
 __all__ = ["UnsupportedModelError", "from_torch", "load_from_file", "load_module"]
 
@@ -93,7 +86,7 @@ def from_torch(
 def chain_of(model: Model) -> tuple[list[Linear], list[str]] | None:
     """The Linear layers (activations attached) and frozen parameter names of a model that is a chain, else
     None: one float input of rows, each ``linear`` taking the previous value and its own weight, each followed
-    by at most one activation of `CHAIN_ACTIVATIONS` (or a leaky ReLU, or a softmax over the features last)."""
+    by at most one textbook activation (`Activation.textbook`; a softmax over the features last)."""
     nodes = model.structure.nodes
     if model.inputs or np.asarray(model.x).dtype.kind != "f" or np.ndim(model.x) not in (1, 2):
         return None
@@ -122,7 +115,7 @@ def chain_of(model: Model) -> tuple[list[Linear], list[str]] | None:
             key = op.activation if op.key == "activate" else "softmax"
             if op.key == "softmax" and op.dim not in (1, -1):
                 return None
-            if key not in CHAIN_ACTIVATIONS and not key.startswith("leaky_relu") and key != "softmax":
+            if not activation(key).textbook:
                 return None
             layers[-1][2] = key
         else:
@@ -184,10 +177,11 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
     torch = _torch()
     if isinstance(loss, type):
         raise DeriveError(f"loss: give an instance such as {loss.__name__}(), not the class")
-    if not isinstance(loss, torch.nn.Module) or type(loss).__name__ not in _LOSSES:
+    by_module = {cls.torch_module: key for key, cls in LOSSES.items() if hasattr(torch.nn, cls.torch_module)}
+    if not isinstance(loss, torch.nn.Module) or type(loss).__name__ not in by_module:
         name = type(loss).__name__
         raise UnsupportedModelError(
-            f"unsupported loss {name}; use one of {', '.join(_LOSSES)} or a name: {', '.join(LOSSES)}"
+            f"unsupported loss {name}; use one of {', '.join(by_module)} or a name: {', '.join(LOSSES)}"
         )
     name = type(loss).__name__
     defaults = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "ignore_index": -100}
@@ -199,7 +193,7 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
         raise DeriveError(f"{name}(reduction={loss.reduction!r}) gives no scalar loss; use 'mean' or 'sum'")
     if reduction is not None and reduction != loss.reduction:
         raise DeriveError(f"reduction {reduction!r} contradicts {name}(reduction={loss.reduction!r})")
-    return _LOSSES[name], loss.reduction
+    return by_module[name], loss.reduction
 
 
 def load_module(source: str) -> Any:

@@ -1,9 +1,6 @@
-r"""The loss of the tensor program: its value and ∂L/∂Ŷ on whole tensors, from the loss's own terms and
-derivative (derive.ops.losses), in NumPy or torch.
-
-Element-wise losses (bce, mse, l1, bce_with_logits, half_sse's ½(ŷ − y)² per element) take their term and
-its derivative from the loss's class, lambdified; cross-entropy is Σ over rows of −Σₖ yₖ log softmax(ŷ)ₖ with
-∂/∂ŷ = softmax(ŷ)·Σy − y, nll −Σₖ yₖ ŷₖ with −y. ``mean`` divides by the number of terms.
+r"""The loss of the tensor program: its value and ∂L/∂Ŷ on whole tensors, in NumPy or torch, from the loss's
+class (`derive.ops.losses.Loss.tensor_sum` and ``tensor_derivative``: an element-wise loss's own term and
+derivative, lambdified; cross-entropy and nll row by row). ``mean`` divides by the number of terms.
 
 >>> import numpy as np
 >>> value, grad = loss_value_and_gradient(np.array([[0.5]]), np.array([[0.0]]), "mse", "mean", "numpy")
@@ -17,21 +14,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from derive.ops import loss as lookup_loss
-
-
-@functools.lru_cache(maxsize=32)
-def _elementwise(key: str, backend: str) -> tuple[Callable, Callable]:
-    from derive.lambdify import lambdify
-
-    p, t = sp.symbols("p t")
-    spec = lookup_loss(key)
-    term = (p - t) ** 2 / 2 if key == "half_sse" else spec.terms([p], [t])[0]
-    derivative = spec.derivative([p], [t])[0]
-    return lambdify([p, t], term, backend), lambdify([p, t], derivative, backend)
 
 
 def loss_value_and_gradient(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> tuple[Any, Any]:
@@ -41,31 +26,18 @@ def loss_value_and_gradient(rows: Any, targets: Any, key: str, reduction: str, b
 
 def loss_value(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> Any:
     """L for predictions ``rows`` and targets ``targets`` (both samples × values)."""
-    if key == "nll":
-        total = -(targets * rows).sum()
-    elif key == "cross_entropy":
-        total = -(targets * _log_softmax(rows, backend)).sum()
-    else:
-        total = _elementwise(key, backend)[0](rows, targets).sum()
-    return reduced(total, rows, key, reduction)
+    return reduced(lookup_loss(key).tensor_sum(rows, targets, backend), rows, key, reduction)
 
 
 def loss_gradient(rows: Any, targets: Any, key: str, reduction: str, backend: str) -> Any:
     """∂L/∂rows alone (a compiled gradient needs no L): softmax(ŷ)·Σy − y for cross-entropy, −y for nll, the
     loss's own derivative for an element-wise loss; ÷ the number of terms for a mean.
 
+    >>> import numpy as np
     >>> loss_gradient(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), "cross_entropy", "sum", "numpy").tolist()
     [[-0.5, 0.5]]
     """
-    if key == "nll":
-        gradient = -targets
-    elif key == "cross_entropy":
-        total = targets.sum(axis=1, keepdims=True) if backend == "numpy" else targets.sum(dim=1, keepdim=True)
-        log_soft = _log_softmax(rows, backend)
-        gradient = (np.exp(log_soft) if backend == "numpy" else log_soft.exp()) * total - targets
-    else:
-        gradient = _elementwise(key, backend)[1](rows, targets)
-    return reduced(gradient, rows, key, reduction)
+    return reduced(lookup_loss(key).tensor_derivative(rows, targets, backend), rows, key, reduction)
 
 
 def reduced(value: Any, rows: Any, key: str, reduction: str) -> Any:
@@ -109,6 +81,7 @@ def output_delta(key: str, activation_name: str) -> sp.Expr | None:
 def output_rule(key: str, activation_name: str, backend: str) -> Callable[[Any, Any, Any], Any] | None:
     """``(Z, A, T) -> ∂(Σ terms)/∂Z``: `output_delta` lambdified, where it cancels; None where it does not.
 
+    >>> import numpy as np
     >>> output_rule("bce", "sigmoid", "numpy")(None, np.array([[0.25]]), np.array([[1.0]])).tolist()
     [[-0.75]]
     """
@@ -116,10 +89,3 @@ def output_rule(key: str, activation_name: str, backend: str) -> Callable[[Any, 
 
     found = _output_delta(key, activation_name)
     return lambdify([Z, A, T], found[0], backend) if found is not None and found[1] else None
-
-
-def _log_softmax(rows: Any, backend: str) -> Any:
-    if backend != "numpy":
-        return rows.log_softmax(dim=1)
-    top = rows.max(axis=1, keepdims=True)
-    return rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
