@@ -169,8 +169,12 @@ def test_batch_norm_2d_takes_statistics_over_batch_and_space_or_running_constant
 
 def test_small_cnn_checks_out_with_verify():
     assert verify.check(model_of("TinyCNN")).ok  # numpy and torch code of max and its winner, and autograd
-    # at a tie the loss has a kink: finite differences see the mean of both sides, autograd one side
-    assert verify.check(model_of("MaxPoolTies"), finite_differences_check=False).ok
+    # at a tie the loss has a kink at the point, and torch's first-maximum rule, over overlapping windows, may
+    # take neither one-sided slope: finite differences do not judge those parameters (their column: kink)
+    report = verify.check(model_of("MaxPoolTies"))
+    assert report.ok, str(report)
+    judged = {r.name for r in report.rows if r.opinions[verify.compare.FD] is not None}
+    assert "shift_1_1_2_3" not in judged and {"W_fc_1_1", "b_fc_1"} <= judged, judged
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def test_a_graph_models_printed_program_runs_and_gives_autograds_gradients(zoo, 
 
     from derive.tensor.pycode import arguments
     from derive.tensor.program import leaf_values, program
-    from verify.model_check import autograd
+    from verify.reference import autograd_gradients
 
     module = importlib.import_module(f"tests.models.{zoo}")
     x, y, loss = module.CASES[name]
@@ -88,7 +88,7 @@ def test_a_graph_models_printed_program_runs_and_gives_autograds_gradients(zoo, 
     exec(compile(source, "<derive code>", "exec"), namespace)  # noqa: S102 - derive's own output, under test
     env = leaf_values(program(model), model, backend)
     grads = namespace["gradients"](*(env[a.name] for a in arguments(program(model))))
-    _, reference = autograd(model)
+    reference = autograd_gradients(model).gradients
     for p in model.parameters():
         value = grads[p.torch][p.index]
         value = float(value.item() if hasattr(value, "item") else value)

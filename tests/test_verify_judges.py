@@ -2,13 +2,14 @@
 and a unit near a kink excuses only the parameters whose paths pass through it."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
 
 import derive
 import verify
-from verify import model_check
+from verify import compare, finite_diff
 from verify.compare import kinked_parameters
 
 #: layer 1's first unit sits at ReLU's kink (z = 1·1 − 1 = 0); its second unit and layer 2 are away from it
@@ -74,10 +75,10 @@ def _smooth():
 
 def test_finite_differences_fail_a_graph_model_whose_symbolic_and_autograd_share_an_error(monkeypatch):
     model = _smooth()
-    _, reference = model_check.autograd(model)
+    reference = verify.autograd_gradients(model).gradients
     name = max(reference, key=lambda n: abs(reference[n]))
     factor = 1 + 1e-4
-    real_derivation, real_compiled, real_autograd = model_check.Derivation, model_check.compiled, model_check.autograd
+    real_derivation, real_compiled, real_autograd = compare.Derivation, compare.compile_program, compare.autograd_gradients
 
     def derivation(m):
         d = real_derivation(m)
@@ -86,12 +87,12 @@ def test_finite_differences_fail_a_graph_model_whose_symbolic_and_autograd_share
         return d
 
     def autograd(m, **kwargs):
-        loss, values = real_autograd(m, **kwargs)
-        return loss, _shared_error(values, name, factor)
+        r = real_autograd(m, **kwargs)
+        return dataclasses.replace(r, gradients=_shared_error(r.gradients, name, factor))
 
-    monkeypatch.setattr(model_check, "Derivation", derivation)
-    monkeypatch.setattr(model_check, "compiled", lambda *a, **k: _shared_error(real_compiled(*a, **k), name, factor))
-    monkeypatch.setattr(model_check, "autograd", autograd)
+    monkeypatch.setattr(compare, "Derivation", derivation)
+    monkeypatch.setattr(compare, "compile_program", lambda *a, **k: _shared_error(real_compiled(*a, **k), name, factor))
+    monkeypatch.setattr(compare, "autograd_gradients", autograd)
     report = verify.check(model)
     assert not report.ok and [r.name for r in report.failures] == [name], str(report)
     assert "finite differences disagree (symbolic and autograd agree)" in report.failures[0].verdict
@@ -125,8 +126,9 @@ def test_a_graph_models_kink_at_the_point_is_not_judged_by_finite_differences():
 
 def test_a_smooth_graph_models_stencil_stands_when_it_disagrees():
     model = _smooth()
-    _, reference = model_check.autograd(model)
-    judged = model_check.finite_differences(model, judge={n: (v * (1 + 1e-4) + 1e-6, 1e-9) for n, v in reference.items()})
+    reference = verify.autograd_gradients(model).gradients
+    judged = finite_diff.finite_differences(
+        model, judge={n: (v * (1 + 1e-4) + 1e-6, 1e-9) for n, v in reference.items()}).gradients
     assert all(v is not None for v in judged.values())
     for n, v in judged.items():
         assert v == pytest.approx(reference[n], rel=1e-7, abs=1e-9), n
@@ -148,10 +150,60 @@ class Detached(torch.nn.Module):
 def test_detach_stops_the_gradient_and_finite_differences_do_not_judge_through_it():
     x, y = [[1.0, 2.0], [-0.5, 0.25]], [[0.3], [-0.2]]
     model = derive.from_torch(Detached(), loss="mse", x=x, y=y)
-    _, reference = model_check.autograd(model)
+    reference = verify.autograd_gradients(model).gradients
     d = derive.derive(model)
     for p in d.parameters:
         assert p.gradient == pytest.approx(reference[p.name], rel=1e-12, abs=1e-15), p.name
     report = verify.check(model)
     assert report.ok, str(report)
     assert [r.name for r in report.rows if r.opinions[verify.compare.FD] is None] == ["s_1"]
+
+
+class SaturatedGraph(torch.nn.Module):
+    """A graph model (a residual sum, not a chain) ending in ``nn.Sigmoid``, whose logit is 30: torch's
+    BCELoss clamps ŷ(1 − ŷ) at 1e-12 in its backward there, shrinking every gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 1)
+        self.out = torch.nn.Sigmoid()
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[12.0, 12.0]]))
+            self.fc.bias.copy_(torch.tensor([4.0]))
+
+    def forward(self, x):
+        return self.out(self.fc(x) + x.sum(dim=1, keepdim=True))
+
+
+def test_a_graph_models_bce_after_its_final_sigmoid_is_checked_without_torchs_clamp():
+    x = [[1.0, 1.0]]
+    model = derive.from_torch(SaturatedGraph(), loss="bce", x=x, y=[[0.0]])
+    assert isinstance(model, derive.model.Model)
+    z = 12 + 12 + 4 + 2  # the logit by hand: ŷ − y = σ(27) for BCE after a sigmoid, times ∂z/∂b = 1
+    exact = 1 / (1 + math.exp(-z))
+    assert derive.derive(model).gradient("b_fc_1") == pytest.approx(exact, rel=1e-15)
+    clamped = verify.autograd_gradients(model, exact_bce=False)["b_fc_1"]
+    assert clamped == pytest.approx(exact * math.exp(-z) / 1e-12, rel=1e-2)  # torch's own: far off (1 − ŷ rounds)
+    report = verify.check(model)
+    assert report.ok, str(report)
+    assert "BCELoss clamps here" in str(report) and "BCEWithLogitsLoss on the logits" in str(report)
+
+
+class ReluModuleAtKink(KinkedRelu):
+    """`KinkedRelu` with its ReLU an ``nn.ReLU`` module: z = 0 on the first sample, at the module's kink."""
+
+    def __init__(self):
+        super().__init__()
+        self.act = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(x)) + 0.5 * x)
+
+
+def test_a_graph_models_relu_module_shows_its_kink_to_finite_differences():
+    model = derive.from_torch(ReluModuleAtKink(), loss="mse", x=[[1.0, 1.0], [0.5, -0.5]], y=[[1.0], [0.0]])
+    fd = verify.finite_differences(model)
+    # the stencil of fc's first row moves that unit's z across 0 (z = 0 at the point): marked, not judged
+    assert set(fd.kinked) == {"W_fc_1_1", "W_fc_1_2", "b_fc_1"}, fd.kinked
+    assert all(fd[n] is None for n in fd.kinked) and all(fd[n] is not None for n in fd.gradients if n not in fd.kinked)
+    assert verify.check(model).ok

@@ -4,8 +4,9 @@ Three opinions on every ∂L/∂p:
 
 1. **symbolic**: derive's value (its own float64 evaluation of the program), and the same program lambdified
    to NumPy (on the CPU) and to torch (on the device), both in the dtype checked;
-2. **autograd**: the equivalent ``torch.nn`` model's ``backward()`` on the device, in the dtype;
-3. **finite differences**: central differences of the torch model's loss in float64 (`verify.finite_diff`).
+2. **autograd**: ``backward()`` of the module on the device, in the dtype: a chain's equivalent
+   ``nn.Sequential``, or a copy of the very module a graph model was read from (`verify.reference`);
+3. **finite differences**: central differences of the same module's loss in float64 (`verify.finite_diff`).
 
 A row passes when every symbolic value agrees with autograd under the dtype's tolerance
 (`verify.tolerances`) and the finite differences agree too, wherever they apply (not where the point's
@@ -27,7 +28,6 @@ import numpy as np
 import sympy as sp
 
 from derive.derivation import Derivation
-from derive.errors import DeriveError
 from derive.model.graph import Model
 from derive.network import Network
 from derive.numeric import evaluate
@@ -35,10 +35,10 @@ from derive.ops import activation
 from derive.sources.examples import EXAMPLES
 from derive.sources.spec import to_document
 from verify.check_report import AT_A_KINK, FD, SYMBOLIC, CheckReport, Row, _row
-from verify.compile import arguments, compile, compile_expressions
-from verify.finite_diff import finite_differences
+from verify.compile import arguments, compile, compile_expressions, compile_program
+from verify.finite_diff import detached_parameters, finite_differences
 from verify.reference import autograd_gradients, require_device
-from verify.tolerances import Tolerance, magnitude, policy
+from verify.tolerances import FINITE_DIFFERENCES, Tolerance, magnitude, policy
 
 _EPSILON = {"float64": 2.0**-52, "float32": 2.0**-23}
 
@@ -56,32 +56,35 @@ def check(
 
     ``gradients`` optionally gives expressions of your own ({name: Expr} over the network's symbol names,
     e.g. from ``derive.gradients(net)``) to check instead of derive's. ``tolerance`` overrides the policy.
+    A chain is checked against its equivalent ``nn.Sequential``, a graph model against its own module.
     """
-    if isinstance(network, Model):  # a graph model: checked against its own torch module
-        if gradients is not None:
-            raise DeriveError("gradients= is for chains; a graph model is checked as derived")
-        from verify.model_check import check_model
-
-        return check_model(network, device=device, dtype=dtype, tolerance=tolerance,
-                           finite_differences_check=finite_differences_check)
     require_device(device)
     tol = tolerance or policy(dtype)
+    if isinstance(network, Model) and network.precision != "float64" and tolerance is None:
+        # a module that rounds to float32 in its forward is judged at float32's tolerance (derive's exact
+        # values differ from its own by that rounding)
+        tol = tol | policy("float32")
     derivation = Derivation(network)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and NaN show in the report
         symbolic = _symbolic_opinions(network, derivation, device, dtype, gradients or {})
     reference = autograd_gradients(network, device=device, dtype=dtype)
-    fd = finite_differences(network, device=device) if finite_differences_check else None
     scale = magnitude([*reference.gradients.values(), reference.adjoint_scale])
     fd_scale = magnitude([scale, reference.loss])
+    fd = None
+    if finite_differences_check:
+        fd_tol = FINITE_DIFFERENCES | tol
+        judge = {n: (v, fd_tol.bound(v, fd_scale)) for n, v in reference.gradients.items()}
+        fd = finite_differences(network, device=device, judge=judge).gradients
+        fd = {n: None if n in detached_parameters(network) else v for n, v in fd.items()}
     rows = []
     for name, autograd in reference.gradients.items():
         opinions: dict[str, float | None] = {o: symbolic[o][name] for o in SYMBOLIC}
         opinions["autograd"] = autograd
         if fd is not None:
-            opinions[FD] = fd.gradients[name]
+            opinions[FD] = fd[name]
         rows.append(_row(name, opinions, tol, scale, fd_scale))
     notes = [reference.note] if reference.note else []
-    if any(not r.ok for r in rows):
+    if any(not r.ok for r in rows) and isinstance(network, Network):  # a chain's units, layer by layer
         notes += near_kinks(derivation, dtype)
         rows, flips = _explained_by_sides(network, derivation, reference.pre_activations, rows)
         notes += flips
@@ -95,9 +98,9 @@ def check(
 
 
 def _symbolic_opinions(
-    network: Network, derivation: Derivation, device: str, dtype: str, custom: Mapping[str, sp.Expr]
+    network: Network | Model, derivation: Derivation, device: str, dtype: str, custom: Mapping[str, sp.Expr]
 ) -> dict[str, dict[str, float]]:
-    names = [p.name for p in network.parameters()]
+    names = [p.name for p in derivation.parameters]
     unknown = sorted(set(custom) - set(names))
     if unknown:
         raise ValueError(f"gradients: no parameter {', '.join(map(repr, unknown))} in this network")
@@ -108,7 +111,10 @@ def _symbolic_opinions(
                                  {sp.Symbol(k): v for k, v in point.items()})
     opinions = {"derived": derived}
     for backend, where in (("numpy", "cpu"), ("torch", device)):
-        values = _flatten(network, compile(network, backend)(*arguments(network, backend, dtype, where)))
+        if isinstance(network, Model):  # the whole program over the model's scalars
+            values = compile_program(derivation, backend, dtype, where)
+        else:  # the per-sample program, vectorised over the batch
+            values = _flatten(network, compile(network, backend)(*arguments(network, backend, dtype, where)))
         if custom:
             leaves = {k: a for k, a in zip(point, _scalars(list(point.values()), backend, dtype, where))}
             own = compile_expressions(list(custom.values()), list(point), backend)(leaves)
@@ -218,8 +224,13 @@ def kinked_parameters(derivation: Derivation, dtype: str = "float64") -> frozens
     return frozenset(touched)
 
 
-def reproducer(network: Network, device: str, dtype: str, *, custom: bool = False) -> str:
-    """One line that reruns this check: an example's name, or the network as a JSON spec."""
+def reproducer(network: Network | Model, device: str, dtype: str, *, custom: bool = False) -> str:
+    """One line that reruns this check: an example's name, the network as a JSON spec, or a graph model's
+    module class."""
+    if isinstance(network, Model):
+        module = type(network.module).__name__
+        own = ", gradients=g" if custom else ""
+        return f"verify.check(derive.from_torch({module}(), …), device={device!r}, dtype={dtype!r}{own})"
     if custom:
         return (f"verify.check(derive.loads_spec({spec_json(network)!r}, format='json'), device={device!r}, "
                 f"dtype={dtype!r}, gradients=g)")

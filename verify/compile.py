@@ -191,6 +191,43 @@ def _kernel(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str, bac
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _program_kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
+    """A model's whole scalar program lambdified over its leaves: (leaf names, fn(*leaves) -> gradients)."""
+    from derive.model.lower import backpropagate_model
+
+    backprop = backpropagate_model(structure)
+    graph = backprop.graph
+    assignments = [(n.symbol, n.expr) for n in graph.nodes if n.kind != "loss"]
+    assignments += list(backprop.adjoints.items())
+    outputs = [backprop.program[p.name] for p in graph.parameters]
+    defined = {s for s, _ in assignments}
+    used_symbols = {s for _, e in assignments for s in e.free_symbols} | {s for e in outputs for s in e.free_symbols}
+    leaves = sorted(used_symbols - defined, key=lambda s: s.name)
+    used = _used(assignments, outputs)
+    program = [(s, e) for s, e in assignments if s in used]
+    function = sp.lambdify(leaves, outputs, modules=backend, printer=_printer(backend),
+                           cse=lambda exprs: (program, exprs), docstring_limit=0)
+    return [s.name for s in leaves], function
+
+
+def compile_program(derivation: Any, backend: str, dtype: str = "float64", device: str = "cpu") -> dict[str, float]:
+    """∂L/∂p by name from a graph model's whole scalar program lambdified to ``backend``, evaluated in
+    ``dtype`` at the derivation's point (the scalar form of a model, which has no per-sample program)."""
+    names, function = _program_kernel(derivation.network.structure, backend)
+    point = {s.name: v for s, v in derivation.point.items()}
+    if backend == "numpy":
+        values = [np.asarray(point[n], dtype=np.dtype(dtype)) for n in names]
+    else:
+        import torch
+
+        kind = getattr(torch, dtype)
+        values = [torch.tensor(point[n], dtype=torch.float64).to(device=device, dtype=kind) for n in names]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        results = function(*values)
+    return {p.name: float(r) for p, r in zip(derivation.parameters, results)}
+
+
 def _printer(backend: str) -> Any:
     return printer(backend)
 

@@ -1,6 +1,12 @@
-"""The equivalent torch model of a `derive.Network`, and its autograd gradients on a device and dtype.
+"""The torch reference of a network or model: its module in a dtype on a device, one watched forward pass of its
+loss, and autograd's gradients.
 
-torch is imported here, lazily by `verify` users: ``import derive`` never imports it.
+The module is a chain's equivalent ``nn.Sequential`` (`torch_model`), or a copy of the very module a graph model
+was read from (a misread model fails). Forward hooks on its leaf modules watch one pass: every output (kept with
+``retain_grad``: the largest adjoint is the scale of rounding), which side of its kinks each input of a kinked
+activation module lies on (finite differences do not judge across a kink), each Linear's output (a chain's
+pre-activations), and the logits before a final ``nn.Sigmoid``. torch is imported here, lazily by `verify`
+users: ``import derive`` never imports it.
 
 **BCE where torch clamps.** ``nn.BCELoss`` is not the exact BCE everywhere: its log is clamped at −100 (the
 loss of a prediction below e⁻¹⁰⁰ is 100), and its backward divides by ``max(ŷ(1 − ŷ), 1e-12)``, which shrinks
@@ -16,12 +22,17 @@ function. Where the clamp is active, the reference is therefore the same functio
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+import numpy as np
 
 from derive.errors import DeriveError, require
-from derive.network import Network
-from derive.ops import activation, loss as lookup_loss
+from derive.model.graph import OWN_LOSS, Model
+from derive.network import Network, Parameter
+from derive.ops import ACTIVATIONS, activation
+from derive.ops import loss as lookup_loss
 from verify.tolerances import policy
 
 DEVICES = ("cpu", "cuda")
@@ -63,7 +74,7 @@ def _kwargs(act: Any) -> dict:
     return act.torch_kwargs() if hasattr(act, "torch_kwargs") else {}
 
 
-def torch_loss(network: Network) -> Any:
+def torch_loss(network: Network | Model) -> Any:
     """The torch loss function of the network's loss and reduction: ``fn(prediction, target)``."""
     torch = _torch()
     spec = lookup_loss(network.loss)
@@ -79,6 +90,39 @@ def class_indices(network: Network, y: Any) -> Any:
     return y.argmax(dim=1) if lookup_loss(network.loss).class_targets and one_hot else y
 
 
+def module_of(network: Network | Model, *, device: str = "cpu", dtype: str = "float64") -> Any:
+    """The module to differentiate, in ``dtype`` on ``device``: a chain's `torch_model`, or a copy of the module
+    a graph model was read from."""
+    if not isinstance(network, Model):
+        return torch_model(network, device=device, dtype=dtype)
+    if network.module is None:
+        raise DeriveError("this graph model has no torch module to check against (read it with from_torch)")
+    require_device(device)
+    return copy.deepcopy(network.module).to(device=device, dtype=getattr(_torch(), dtype))
+
+
+def data_of(network: Network | Model, *, device: str = "cpu", dtype: str = "float64") -> tuple[Any, Any]:
+    """``x`` and ``y`` as the module and its loss take them: float data in ``dtype`` (float64 values rounded
+    once), integer data (ids, class indices) as integers; a chain's one-hot class targets as indices."""
+    torch = _torch()
+    kind = getattr(torch, dtype)
+    if not isinstance(network, Model):
+        x = torch.tensor(network.x, dtype=torch.float64).to(device=device, dtype=kind)
+        return x, class_indices(network, torch.tensor(network.y, dtype=torch.float64).to(device=device, dtype=kind))
+    x = torch.as_tensor(network.x).to(device)
+    y = torch.as_tensor(np.asarray(network.y)).to(device)
+    return (x.to(kind) if x.is_floating_point() else x), (y.to(kind) if y.is_floating_point() else y)
+
+
+def parameter_tensors(network: Network | Model, module: Any) -> list[tuple[Parameter, Any]]:
+    """Every scalar parameter with the module's tensor that holds it (the entry is ``tensor[p.index]``)."""
+    if isinstance(network, Model):
+        tensors = dict(module.named_parameters())
+        return [(p, tensors[p.torch]) for p in network.parameters()]
+    linears = [m for m in module if isinstance(m, _torch().nn.Linear)]
+    return [(p, getattr(linears[p.layer - 1], p.tensor)) for p in network.parameters()]
+
+
 @dataclass
 class Forward:
     """One forward pass: the loss to differentiate, every Linear output, a note, and the loss to compare.
@@ -92,58 +136,117 @@ class Forward:
     pre_activations: list[Any]
     note: str = ""
     value: float = 0.0
-    #: every layer output (z and a), kept with ``retain_grad`` so that backward leaves the adjoints ∂L/∂v
+    #: every leaf module's output, kept with ``retain_grad`` so that backward leaves the adjoints ∂L/∂v
     intermediates: list[Any] = field(default_factory=list)
+    #: for each input of a kinked activation module and each kink, which side of it its entries lie on
+    #: (above, at: a boolean tensor); compared with `same_sides`
+    sides: tuple = ()
 
 
-def forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
-    """Run ``model`` on ``x`` and the network's loss against ``y`` (see the module note on BCE), plus the
-    network's penalties (l2·Σ p² + l1·Σ |p| over its penalized parameters), as torch users write them."""
-    result = _data_forward(network, model, x, y, exact_bce=exact_bce)
-    if not network.penalized:
+def same_sides(a: tuple, b: tuple) -> bool:
+    """Whether two passes put every watched input on the same side of every kink."""
+    torch = _torch()
+    return len(a) == len(b) and all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def _kinks() -> dict[str, tuple[float, ...]]:
+    """Kinks by torch module class name, from the activations' classes."""
+    return {cls.torch_module: cls.kinks for cls in ACTIVATIONS.values() if cls.kinks}
+
+
+class _Watch:
+    """Forward hooks on a module's leaf modules (see the module note), removed on exit."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.pre: list[Any] = []
+        self.intermediates: list[Any] = []
+        self.sides: list[tuple] = []
+        self.sigmoid: tuple[Any, Any] | None = None  # (input, output) of the last nn.Sigmoid called
+
+    def __enter__(self) -> Self:
+        torch = _torch()
+        kinks = _kinks()
+        leaves = [m for m in self.module.modules() if not next(m.children(), None)]
+
+        def hook(module: Any, inputs: tuple, output: Any) -> None:
+            if not isinstance(output, torch.Tensor):
+                return
+            if output.requires_grad:
+                output.retain_grad()
+                self.intermediates.append(output)
+            if isinstance(module, torch.nn.Linear):
+                self.pre.append(output)
+            name = type(module).__name__
+            if isinstance(module, torch.nn.Sigmoid):
+                self.sigmoid = (inputs[0], output)
+            if name in kinks and inputs and isinstance(inputs[0], torch.Tensor):
+                z = inputs[0].detach()
+                self.sides += [torch.stack([z > k, z == k]) for k in kinks[name]]
+
+        self.handles = [m.register_forward_hook(hook) for m in leaves]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def forward(network: Network | Model, module: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
+    """Run ``module`` on ``x`` and the loss against ``y`` (see the module note on BCE), plus a chain's
+    penalties (l2·Σ p² + l1·Σ |p| over its penalized parameters), as torch users write them."""
+    result = _data_forward(network, module, x, y, exact_bce=exact_bce)
+    if not getattr(network, "penalized", ()):
         return result
-    penalty = penalty_of(network, model)
+    penalty = penalty_of(network, module)
     result.loss = result.loss + penalty
     result.value += float(penalty.detach())
     return result
 
 
-def penalty_of(network: Network, model: Any) -> Any:
-    """``l2·Σ p² + l1·Σ |p|`` over the penalized parameters, from the torch model's own tensors."""
-    torch = _torch()
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+def penalty_of(network: Network, module: Any) -> Any:
+    """``l2·Σ p² + l1·Σ |p|`` over the penalized parameters, from the torch module's own tensors."""
     chosen = set(network.penalized)
     total = 0
-    for p in network.parameters():
+    for p, tensor in parameter_tensors(network, module):
         if p.name in chosen:
-            value = getattr(linears[p.layer - 1], p.tensor)[p.index]
+            value = tensor[p.index]
             total = total + network.l2 * value**2 + network.l1 * value.abs()
     return total
 
 
-def _data_forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
+def _target(network: Network | Model, prediction: Any, y: Any) -> Any:
+    """A graph model's targets shaped as torch's loss takes them (class indices as integers)."""
+    if not isinstance(network, Model):
+        return y
+    if lookup_loss(network.loss).class_targets and y.numel() == (prediction.shape[0] if prediction.dim() > 1 else 1):
+        return y.reshape(-1).long() if prediction.dim() > 1 else y.reshape(()).long()
+    return y.to(prediction.dtype).reshape(prediction.shape)
+
+
+def _data_forward(network: Network | Model, module: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
     """The data loss alone (see `forward`)."""
     torch = _torch()
-    pre, hidden, intermediates = [], x, []
-    for module in model:
-        hidden = module(hidden)
-        if hidden.requires_grad:
-            hidden.retain_grad()
-            intermediates.append(hidden)
-        if isinstance(module, torch.nn.Linear):
-            pre.append(hidden)
+    with _Watch(module) as watch:
+        if network.loss == OWN_LOSS:  # forward(x, y) returns the loss itself
+            own = module(x, y)
+            return Forward(own, watch.pre, "", float(own.detach()), watch.intermediates, tuple(watch.sides))
+        hidden = module(x)
+    y = _target(network, hidden, y)
+    pre, intermediates, sides = watch.pre, watch.intermediates, tuple(watch.sides)
     plain = torch_loss(network)(hidden, y)
-    after_sigmoid = network.loss == "bce" and network.layers[-1].activation == "sigmoid"
+    logits = watch.sigmoid[0] if watch.sigmoid is not None and watch.sigmoid[1] is hidden else None
+    after_sigmoid = network.loss == "bce" and logits is not None
     value = float(plain.detach())
     if after_sigmoid and exact_bce:
         with torch.no_grad():
-            value = float(torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(pre[-1], y))
+            value = float(torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(logits, y))
     if not (exact_bce and bce_clamps(network, hidden)):
-        return Forward(plain, pre, "", value, intermediates)
+        return Forward(plain, pre, "", value, intermediates, sides)
     if after_sigmoid:
-        exact = torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(pre[-1], y)
+        exact = torch.nn.BCEWithLogitsLoss(reduction=network.reduction)(logits, y)
         instead = "BCEWithLogitsLoss on the logits"
-        intermediates = intermediates[:-1]  # the prediction is not on this path
+        intermediates = [v for v in intermediates if v is not hidden]  # the prediction is not on this path
     else:
         terms = -(y * torch.log(hidden) + (1 - y) * torch.log1p(-hidden))
         exact = terms.mean() if network.reduction == "mean" else terms.sum()
@@ -157,10 +260,10 @@ def _data_forward(network: Network, model: Any, x: Any, y: Any, *, exact_bce: bo
     )
     if not after_sigmoid:
         value = float((exact if log_clamped else plain).detach())
-    return Forward(exact, pre, note, value, intermediates)
+    return Forward(exact, pre, note, value, intermediates, sides)
 
 
-def bce_clamps(network: Network, prediction: Any) -> bool:
+def bce_clamps(network: Network | Model, prediction: Any) -> bool:
     """Whether torch's BCELoss would clamp for these predictions."""
     if network.loss != "bce":
         return False
@@ -170,7 +273,7 @@ def bce_clamps(network: Network, prediction: Any) -> bool:
 
 @dataclass(frozen=True)
 class AutogradResult:
-    """Loss and ∂L/∂p by textbook name from torch autograd, with the device, dtype and any note.
+    """Loss and ∂L/∂p by derive's name from torch autograd, with the device, dtype and any note.
 
     ``loss`` is the value derive's loss should match (see `Forward`).
     """
@@ -181,7 +284,7 @@ class AutogradResult:
     dtype: str = "float64"
     note: str = ""
     pre_activations: list[list[list[float]]] = field(default_factory=list, compare=False)
-    #: the largest adjoint |∂L/∂v| over the intermediates v (z and a of every layer): the scale of rounding
+    #: the largest adjoint |∂L/∂v| over the leaf modules' outputs v (z and a of every layer): the scale of rounding
     adjoint_scale: float = 0.0
 
     def __getitem__(self, name: str) -> float:
@@ -189,25 +292,22 @@ class AutogradResult:
 
 
 def autograd_gradients(
-    network: Network, *, device: str = "cpu", dtype: str = "float64", exact_bce: bool = True
+    network: Network | Model, *, device: str = "cpu", dtype: str = "float64", exact_bce: bool = True
 ) -> AutogradResult:
-    """Loss and ∂L/∂p for every scalar parameter (by textbook name) from torch autograd.
+    """Loss and ∂L/∂p for every scalar parameter (by derive's name) from torch autograd of the module
+    (`module_of`): a chain's equivalent ``nn.Sequential``, a graph model's own module.
 
     ``exact_bce=False`` keeps ``nn.BCELoss`` even where it clamps (to see torch's own numbers).
     """
-    torch = _torch()
-    model = torch_model(network, device=device, dtype=dtype)
-    kind = getattr(torch, dtype)
-    x = torch.tensor(network.x, dtype=torch.float64).to(device=device, dtype=kind)
-    y = class_indices(network, torch.tensor(network.y, dtype=torch.float64).to(device=device, dtype=kind))
-    result = forward(network, model, x, y, exact_bce=exact_bce)
+    require_device(device)
+    module = module_of(network, device=device, dtype=dtype)
+    x, y = data_of(network, device=device, dtype=dtype)
+    result = forward(network, module, x, y, exact_bce=exact_bce)
     result.loss.backward()
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     gradients = {}
-    for p in network.parameters():
-        tensor = getattr(linears[p.layer - 1], p.tensor)
-        gradients[p.name] = float(tensor.grad[p.index].item())
+    for p, tensor in parameter_tensors(network, module):
+        gradients[p.name] = 0.0 if tensor.grad is None else float(tensor.grad[p.index].item())
     pre = [z.detach().double().cpu().tolist() for z in result.pre_activations]
-    adjoints = [float(v.grad.abs().max()) for v in result.intermediates if v.grad is not None]
+    adjoints = [float(v.grad.abs().max()) for v in result.intermediates if v.grad is not None and v.grad.numel()]
     scale = max(adjoints, default=0.0)
     return AutogradResult(result.value, gradients, device, dtype, result.note, pre, scale)
