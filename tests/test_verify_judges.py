@@ -207,3 +207,14 @@ def test_a_graph_models_relu_module_shows_its_kink_to_finite_differences():
     assert set(fd.kinked) == {"W_fc_1_1", "W_fc_1_2", "b_fc_1"}, fd.kinked
     assert all(fd[n] is None for n in fd.kinked) and all(fd[n] is not None for n in fd.gradients if n not in fd.kinked)
     assert verify.check(model).ok
+
+
+def test_a_graph_model_checks_gradients_of_the_users_own():
+    model = _smooth()
+    g = derive.gradients(model)
+    assert verify.check(model, gradients=g).ok
+    name = sorted(g)[1]
+    g[name] = g[name] * (1 + 1e-6)  # a planted error in the user's expression: its row fails, the others not
+    report = verify.check(model, gradients=g)
+    assert [r.name for r in report.failures] == [name], str(report)
+    assert "gradients=g" in report.reproducer
