@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.backprop import Backprop, Factor
-from derive.graph import backpropagate
+from derive.graph import backpropagate_chain
 from derive.model.graph import Model
-from derive.model.lower import backpropagate_model, leaf_values
+from derive.model.lower import backpropagate_model, leaf_values, lower
 from derive.network import Network, Parameter
 from derive.numeric import evaluate
 from derive.progress import stage
@@ -43,14 +43,18 @@ class Derivation:
         self.network = network
         #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
         self.max_operations = max_operations
-        if isinstance(network, Model):
-            self.backprop: Backprop = backpropagate_model(network.structure)
-            graph = self.graph = self.backprop.graph
-            self.point: dict[sp.Symbol, float] = leaf_values(network, graph)
-        else:
-            self.backprop = backpropagate(network.architecture)
-            graph = self.graph = self.backprop.graph
-            self.point = _leaf_values(network, graph)
+        #: the model derived: a chain `Network` as its textbook `Model` (`Network.model`)
+        self.model: Model = network if isinstance(network, Model) else network.model()
+        structure = self.model.structure
+        # a chain's program is over its `chain_view` (symbols by layer, sample, unit), for its reports
+        chain = structure.naming == "textbook"
+        self.backprop: Backprop = (backpropagate_chain if chain else backpropagate_model)(structure)
+        graph = self.graph = self.backprop.graph
+        self.point: dict[sp.Symbol, float] = leaf_values(self.model, lower(structure))
+        if chain:  # in the textbook's order: inputs, targets, parameters, λ
+            order = [*(s for row in graph.inputs for s in row), *(s for row in graph.targets for s in row),
+                     *graph.parameters, *graph.penalties]
+            self.point = {s: self.point[s] for s in order}
         stage("evaluating")
         with gc_paused():  # millions of floats and small objects, no cycles
             self._evaluate(network, graph)
@@ -115,19 +119,6 @@ class Derivation:
     @functools.cached_property
     def _index(self) -> dict[str, ParameterGradient]:
         return {p.name: p for p in self.parameters}
-
-
-def _leaf_values(network: Network, graph) -> dict[sp.Symbol, float]:
-    point: dict[sp.Symbol, float] = {}
-    for symbols, row in zip(graph.inputs, network.x):
-        point.update(zip(symbols, row))
-    for symbols, row in zip(graph.targets, network.y):
-        point.update(zip(symbols, row))
-    for p, s in zip(network.parameters(), graph.parameters):
-        point[s] = p.value
-    for lam in graph.penalties:  # lambda_2, lambda_1
-        point[lam] = network.l2 if lam.name == "lambda_2" else network.l1
-    return point
 
 
 def derive(network: Network | Model) -> Derivation:

@@ -10,7 +10,7 @@ Names follow the textbook (see DESIGN.md): weights W1, W2, … row-major, layer 
 inputs x1, …; targets y (one output) or y1, …; units z1, z2, … numbered across layers. In a batch of more
 than one sample, per-sample quantities get the sample number as a suffix: ``x1_2`` is x₁ of sample 2.
 
->>> from derive.network import Architecture
+>>> from derive.parameter import Architecture
 >>> g = build_graph(Architecture((2, 1), ("sigmoid",), "bce", "mean", 1))
 >>> [(str(n.symbol), str(n.expr)) for n in g.nodes]
 [('z1', 'W1*x1 + W2*x2 + b1'), ('a1', 'sigmoid(z1)'), ('L', '-y*log(a1) - (1 - y)*log(1 - a1)')]
@@ -25,7 +25,7 @@ from typing import Any
 
 import sympy as sp
 
-from derive.network import Architecture
+from derive.parameter import Architecture
 from derive.scalar import Node
 from derive.progress import stage
 
@@ -71,9 +71,16 @@ def build_graph(arch: Architecture) -> Graph:
     from derive.model.lower import lower
 
     stage("building the graph")
-    lowered = lower(chain_structure(arch))
-    tensors = dict(zip((getattr(n, "name", "") for n in lowered.structure.nodes), lowered.tensors))
-    layers = range(len(arch.activations))
+    return chain_view(lower(chain_structure(arch)), arch)
+
+
+def chain_view(lowered: Any, arch: Architecture) -> Graph:
+    """A chain model's lowering (`derive.model.lower.lower` of a `chain_structure`) seen as a `Graph`: its
+    symbols by layer, sample and unit, as the walk-through reports read them."""
+    structure = lowered.structure
+    tensors = dict(zip((getattr(n, "name", "") for n in structure.nodes), lowered.tensors))
+    dense = [n for n in structure.nodes if getattr(n, "op", None) is not None and n.op.key == "dense"]
+    keys = [(structure.nodes[n.args[1]].name, structure.nodes[n.args[2]].name) for n in dense]
     pre = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
     post = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
     for node in lowered.nodes:
@@ -84,8 +91,8 @@ def build_graph(arch: Architecture) -> Graph:
         architecture=arch,
         inputs=tuple(tuple(row) for row in tensors["x"]),
         targets=tuple(tuple(row) for row in lowered.targets),
-        weights=tuple(tuple(tuple(row) for row in tensors[f"{l}.weight"]) for l in layers),
-        biases=tuple(tuple(tensors[f"{l}.bias"]) for l in layers),
+        weights=tuple(tuple(tuple(row) for row in tensors[weight]) for weight, _ in keys),
+        biases=tuple(tuple(tensors[bias]) for _, bias in keys),
         nodes=lowered.nodes,
         pre=tuple(tuple(tuple(row) for row in layer) for layer in pre),
         post=tuple(tuple(tuple(row) for row in layer) for layer in post),
@@ -95,43 +102,66 @@ def build_graph(arch: Architecture) -> Graph:
     )
 
 
-def chain_structure(arch: Architecture) -> Any:
+def chain_structure(arch: Architecture, keys: tuple[tuple[str, str], ...] | None = None) -> Any:
     """The model structure of a chain: one ``dense`` op per layer (z = W x + b, a = f(z)), named as a textbook
-    names it (W1, b1, z1, a1, …: `derive.model.lower.TextbookLowering`)."""
+    names it (W1, b1, z1, a1, …: `derive.model.lower.TextbookLowering`). ``keys``: each layer's (weight, bias)
+    tensor keys (a chain's torch keys; default ``0.weight``, ``0.bias``, ``1.weight``, …)."""
     import numpy as np
 
     from derive.model.build import ModelBuilder
 
     b = ModelBuilder()
     h = b.input("x", (arch.batch, arch.sizes[0]))
+    keys = keys or tuple((f"{l}.weight", f"{l}.bias") for l in range(len(arch.activations)))
     for l, (n_in, n_out, act) in enumerate(zip(arch.sizes, arch.sizes[1:], arch.activations)):
-        weight, bias = b.parameter(f"{l}.weight", np.zeros((n_out, n_in))), b.parameter(f"{l}.bias", np.zeros(n_out))
+        weight, bias = b.parameter(keys[l][0], np.zeros((n_out, n_in))), b.parameter(keys[l][1], np.zeros(n_out))
         h = b.op("dense", h, weight, bias, activation=act, name=f"layer{l + 1}")
     structure = b.structure(h, loss=arch.loss, reduction=arch.reduction, target_shape=(arch.batch, arch.sizes[-1]),
                             output_shape=(arch.batch, arch.sizes[-1]))
     return dataclasses.replace(structure, naming="textbook", penalty=arch.penalty)
 
 
-@functools.lru_cache(maxsize=64)
 def backpropagate(arch: Architecture) -> Any:
-    """The gradient program (`derive.backprop.Backprop`) of an architecture (cached: hypothesis and SGD reuse it)."""
+    """The gradient program (`derive.backprop.Backprop`) of an architecture (`backpropagate_chain`, cached:
+    hypothesis and SGD reuse it)."""
+    return backpropagate_chain(chain_structure(arch))
+
+
+@functools.lru_cache(maxsize=64)
+def backpropagate_chain(structure: Any) -> Any:
+    """The gradient program of a chain model's structure over its `chain_view` (cached, as `backpropagate`)."""
     from derive.backprop import Backprop
+    from derive.model.lower import lower
     from derive.terms import gc_paused
 
+    arch = _architecture(structure)
     with gc_paused():
-        return Backprop(build_graph(arch))
+        return Backprop(chain_view(lower(structure), arch))
+
+
+def _architecture(structure: Any) -> Architecture:
+    """The architecture of a chain structure (its dense ops' sizes and activations)."""
+    dense = [n for n in structure.nodes if getattr(n, "op", None) is not None and n.op.key == "dense"]
+    x = structure.nodes[0]
+    sizes = (x.shape[1], *(structure.nodes[n.args[2]].shape[0] for n in dense))
+    return Architecture(sizes, tuple(n.op.activation for n in dense), structure.loss, structure.reduction,
+                        x.shape[0], structure.penalty)
 
 
 def chain_model(network: Any) -> Any:
-    """The chain `Network` as a `Model` (its `chain_structure` with the network's numbers): one model, for
-    what works on models alone (the tensor program)."""
+    """The chain `Network` as a `Model`: its `chain_structure` under the network's torch keys, with its numbers,
+    learning rate, frozen parameters, penalties and optimizer (`Network.model`)."""
     import numpy as np
 
     from derive.model.graph import Model
 
+    keys = network.torch_keys()
+    if len({k for pair in keys for k in pair}) < 2 * len(keys):  # layers given the same module: their places
+        keys = [(f"{2 * l}.weight", f"{2 * l}.bias") for l in range(len(network.layers))]
     values = {}
-    for l, layer in enumerate(network.layers):
-        values[f"{l}.weight"] = np.array(layer.weight, dtype=np.float64)
-        values[f"{l}.bias"] = np.array(layer.bias, dtype=np.float64)
-    return Model(chain_structure(network.architecture), values, np.array(network.x, dtype=np.float64),
-                 np.array(network.y, dtype=np.float64), network.lr, network.name)
+    for (weight, bias), layer in zip(keys, network.layers):
+        values[weight] = np.array(layer.weight, dtype=np.float64)
+        values[bias] = np.array(layer.bias, dtype=np.float64)
+    return Model(chain_structure(network.architecture, tuple(keys)), values, np.array(network.x, dtype=np.float64),
+                 np.array(network.y, dtype=np.float64), network.lr, network.name, freeze=network.freeze,
+                 optimizer=network.optimizer, l2=network.l2, l1=network.l1)

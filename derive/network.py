@@ -22,6 +22,7 @@ import numpy as np
 
 from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
 from derive.ops import REDUCTIONS, activation, loss as lookup_loss
+from derive.parameter import Architecture, Parameter
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -113,37 +114,6 @@ class Linear:
     @property
     def out_features(self) -> int:
         return len(self.weight)
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One scalar parameter: its textbook name, where it lives, and its value.
-
-    ``layer`` counts Linear layers from 1; ``tensor`` is ``"weight"`` or ``"bias"``; ``index`` is into it.
-    A ``frozen`` parameter keeps its value in updates (its gradient is still derived).
-    """
-
-    name: str
-    layer: int
-    tensor: str
-    index: tuple[int, ...]
-    value: float
-    frozen: bool = False
-    #: the tensor's key in the torch module's ``named_parameters()`` (``"fc1.weight"``, ``"0.weight"``)
-    torch: str = ""
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What the symbolic derivation depends on: no numbers but sizes."""
-
-    sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    loss: str
-    reduction: str
-    batch: int
-    #: penalties added to the loss: (("l2", ("W1", "W2", …)), ("l1", (…))); their λ are values, not structure
-    penalty: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,6 +236,22 @@ class Network:
         if self.freeze:
             params = [dataclasses.replace(p, frozen=p.name in self.freeze) for p in params]
         return params
+
+    def torch_keys(self) -> list[tuple[str, str]]:
+        """Each layer's (weight, bias) key in its torch module (`Parameter.torch`)."""
+        return [(_torch_key(layer, l, "weight"), _torch_key(layer, l, "bias")) for l, layer in enumerate(self.layers, 1)]
+
+    def model(self) -> Any:
+        """This chain as a `derive.model.Model`: one ``dense`` op per layer under its torch keys, named by the
+        textbook naming policy (W1, b1, z1, a1, …), with every number, option and penalty of the network.
+
+        >>> net = Network([Linear([[0.5, -0.5]], [0.1], "sigmoid")], x=[1, 2], y=1, loss="bce")
+        >>> [(p.name, p.torch) for p in net.model().parameters()]
+        [('W1', '0.weight'), ('W2', '0.weight'), ('b1', '0.bias')]
+        """
+        from derive.graph import chain_model
+
+        return chain_model(self)
 
     def replace(self, **changes: Any) -> Network:
         """A copy with some fields changed (and validated again); ``None`` values are ignored."""

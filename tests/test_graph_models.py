@@ -1,6 +1,7 @@
 """Graph models: every derived gradient equals float64 autograd of the user's own module."""
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -237,12 +238,34 @@ def test_graph_json_reevaluates_from_its_point_and_definitions(name, form):
     assert {p["torch"] for p in doc["parameters"]} == {k for k, _ in getattr(graph_zoo, name)().named_parameters()}
 
 
+def _graph_of_chain(network):
+    """A chain `Network` built as a graph of ``linear`` and ``activate`` ops, named as a graph (``0.weight``, W^{0}),
+    not from its textbook `dense` ops; frozen parameters carried over."""
+    from derive.model.build import ModelBuilder
+
+    b = ModelBuilder()
+    h = b.input("x", (network.batch, network.layers[0].in_features))
+    for number, layer in enumerate(network.layers, start=1):
+        at = str(2 * (number - 1))
+        z = b.op("linear", h, b.parameter(f"{at}.weight", layer.weight), b.parameter(f"{at}.bias", layer.bias),
+                 name=f"z{number}")
+        h = b.op("activate", z, activation=layer.activation, name=f"a{number}")
+    model = b.model(h, x=network.x, y=network.y, loss=network.loss, reduction=network.reduction, lr=network.lr,
+                    name=network.name)
+    names = {p.name: q.name for p, q in zip(network.parameters(), _by_tensor(model))}
+    return dataclasses.replace(model, freeze=tuple(names[p.name] for p in network.parameters() if p.frozen))
+
+
+def _by_tensor(model):
+    """The model's parameters in a chain's textbook order: all weights layer by layer, then all biases."""
+    params = model.parameters()
+    return [p for p in params if p.tensor == "weight"] + [p for p in params if p.tensor == "bias"]
+
+
 @pytest.mark.parametrize("make", [derive.examples.seed, derive.examples.classic_2_2_2])
 def test_a_chain_is_one_case_of_the_graph(make):
-    from derive.model.build import _by_tensor, from_network
-
     net = make().replace(freeze=["b1"])
-    model = from_network(net)
+    model = _graph_of_chain(net)
     chain, graph = derive.derive(net), derive.derive(model)
     assert graph.loss == pytest.approx(chain.loss, rel=1e-15)
     pairs = list(zip(chain.parameters, _by_tensor(model)))

@@ -140,34 +140,3 @@ class ModelBuilder:
         return Model(structure, dict(self.values), x_array.astype(np.float64) if x_array.dtype.kind == "f" else x_array,
                      y_array, float(lr) if not isinstance(lr, bool) and isinstance(lr, (int, float)) else lr,
                      name, tuple(frozen), tuple(freeze), module)
-
-
-
-def from_network(network: Any) -> Model:
-    """The graph model of a chain `Network`: each layer a ``linear`` op and an ``activate`` op.
-
-    The same function (every gradient equal), named as a graph: ``0.weight`` (W^{0}) instead of W1, W2, ….
-
-    >>> import derive
-    >>> model = from_network(derive.examples.seed())
-    >>> model.tensor_keys
-    ['0.weight', '0.bias', '2.weight', '2.bias']
-    """
-    b = ModelBuilder()
-    h = b.input("x", (network.batch, network.layers[0].in_features))
-    for number, layer in enumerate(network.layers, start=1):
-        at = str(2 * (number - 1))
-        z = b.op("linear", h, b.parameter(f"{at}.weight", layer.weight), b.parameter(f"{at}.bias", layer.bias),
-                 name=f"z{number}")
-        h = b.op("activate", z, activation=layer.activation, name=f"a{number}")
-    frozen = tuple(p.name for p in network.parameters() if p.frozen)
-    model = b.model(h, x=network.x, y=network.y, loss=network.loss, reduction=network.reduction, lr=network.lr,
-                    name=network.name)
-    names = {p.name: q.name for p, q in zip(network.parameters(), _by_tensor(model))}
-    return dataclasses.replace(model, freeze=tuple(names[n] for n in frozen))
-
-
-def _by_tensor(model: Model) -> list:
-    """The model's parameters in a chain's textbook order: all weights layer by layer, then all biases."""
-    params = model.parameters()
-    return [p for p in params if p.tensor == "weight"] + [p for p in params if p.tensor == "bias"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
 from derive.model.names import indexed_names, parameter_base
-from derive.network import Parameter
+from derive.parameter import Parameter
 from derive.ops import REDUCTIONS, loss as lookup_loss
 from derive.ops.tensor import TensorOp
 from derive.terms import gc_paused
@@ -194,6 +194,9 @@ class Model:
     #: the lowest precision the module computes in: "float32" where its forward rounds a value that depends on
     #: parameters to float32 (Llama's RMSNorm); derive derives the exact function, without that rounding
     precision: str = "float64"
+    #: the weights λ₂, λ₁ of the structure's penalties (``Structure.penalty``)
+    l2: float = 0.0
+    l1: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not math.isfinite(self.lr):
@@ -245,6 +248,8 @@ class Model:
             return self._parameters()
 
     def _parameters(self) -> list[Parameter]:
+        if self.structure.naming == "textbook":
+            return self._textbook_parameters()
         params = []
         for leaf in self.structure.parameter_leaves:
             values = np.asarray(self.values[leaf.name], dtype=np.float64).reshape(-1).tolist()
@@ -255,6 +260,23 @@ class Model:
                 frozen = whole or name in self.freeze
                 params.append(Parameter(name, 0, tensor, index, value, frozen, leaf.name))
         return params
+
+    def _textbook_parameters(self) -> list[Parameter]:
+        """A chain's parameters as the textbook names them: all weights, layer by layer and row-major (W1, W2,
+        …), then all biases (b1, …)."""
+        nodes = self.structure.nodes
+        dense = [n for n in nodes if isinstance(n, OpNode) and n.op.key == "dense"]
+        params: dict[str, list[Parameter]] = {"weight": [], "bias": []}
+        for layer, node in enumerate(dense, start=1):
+            for tensor, at in (("weight", 1), ("bias", 2)):
+                leaf = nodes[node.args[at]]
+                whole = leaf.name in self.frozen or leaf.name in self.freeze
+                values = np.asarray(self.values[leaf.name], dtype=np.float64).reshape(-1).tolist()
+                for index, value in zip(np.ndindex(leaf.shape), values):
+                    found = params[tensor]
+                    name = f"{'W' if tensor == 'weight' else 'b'}{len(found) + 1}"
+                    found.append(Parameter(name, layer, tensor, index, value, whole or name in self.freeze, leaf.name))
+        return params["weight"] + params["bias"]
 
     def replace(self, **changes: Any) -> Model:
         """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored).

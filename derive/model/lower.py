@@ -322,4 +322,7 @@ def leaf_values(model: Model, graph: LoweredGraph) -> dict[sp.Symbol, float]:
         point.update(zip(tensor.reshape(-1), np.asarray(values, dtype=np.float64).reshape(-1).tolist()))
     targets = np.asarray(graph.target_values(model.y)).reshape(-1).tolist()
     point.update((t, v) for t, v in zip(graph.targets.reshape(-1), targets) if isinstance(t, sp.Symbol))
+    if graph.structure.penalty:  # λ₂, λ₁: values of the model
+        point.update((s, model.l2 if s.name == "lambda_2" else model.l1) for s in graph.latex_names
+                     if s.name in ("lambda_2", "lambda_1"))
     return point

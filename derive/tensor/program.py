@@ -113,9 +113,7 @@ def as_model(network: Any) -> Model:
     if isinstance(network, Network):
         if network.l1 or network.l2:
             raise DeriveError("the tensor form does not take penalties (--l2, --l1) yet: use the closed or program form")
-        from derive.graph import chain_model
-
-        return chain_model(network)
+        return network.model()
     return network
 
 
@@ -123,9 +121,7 @@ def as_structure(network: Any) -> Structure:
     from derive.network import Network
 
     if isinstance(network, Network):
-        from derive.graph import chain_structure
-
-        return chain_structure(network.architecture)
+        return network.model().structure
     if isinstance(network, Model):
         return network.structure
     raise DeriveError(f"a tensor program needs a model or a network, got {type(network).__name__}")
@@ -156,7 +152,7 @@ class _Builder:
                 _identifier(leaf.name), latex_text(leaf.name))
         elif leaf.kind == "parameter":
             if self.textbook:
-                layer = int(leaf.name.partition(".")[0]) + 1
+                layer = self.layer + 1  # a chain's weight and bias come just before their dense op
                 letter = "W" if leaf.name.endswith("weight") else "b"
                 name, latex = f"{letter}_{layer}", f"{letter}^{{({layer})}}"
             else:
