@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import sympy as sp
 
 from derive.backprop import Backprop, Factor
+from derive.errors import ValueDomainError
 from derive.graph import backpropagate_chain
 from derive.model.graph import Model
 from derive.model.lower import backpropagate_model, leaf_values, lower
@@ -71,6 +73,9 @@ class Derivation:
         #: the value of every symbol: leaves, intermediates, the loss and the adjoints δ
         self.values = values
         self.loss: float = values[graph.loss]
+        if math.isnan(self.loss):  # torch's NaN in a where's branch that the data takes (a NaN literal)
+            raise ValueDomainError("the loss is NaN at this point (a NaN made in forward is taken by the data); "
+                                   "derive derives functions with finite values")
         self.parameters: list[ParameterGradient] = [
             ParameterGradient(p, s, evaluate(self.backprop.program[p.name], values))
             for p, s in zip(network.parameters(), graph.parameters)

@@ -26,9 +26,10 @@ def lambdify(args: Sequence[sp.Symbol], expr: Any, backend: str, **options: Any)
     return sp.lambdify(args, expr, modules=backend, printer=printer(backend), docstring_limit=0, **options)
 
 
-def printer(backend: str) -> Any:
-    """A printer as lambdify makes one, with constant subexpressions (√2, π, …) printed as float literals."""
-    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
+def printer(backend: str, **settings: Any) -> Any:
+    """A printer as lambdify makes one, with constant subexpressions (√2, π, …) printed as float literals;
+    ``settings`` are SymPy's (``order="none"``: terms as they are, not sorted: fast, for code nobody reads)."""
+    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True, **settings}
     return _printer_class(backend)(settings)
 
 
@@ -53,5 +54,29 @@ def _printer_class(backend: str) -> type:
                     if value.imag == 0:
                         return repr(value.real)
             return super()._print(expr, **kwargs)
+
+        def _print_Integer(self, expr: Any) -> str:
+            # beyond float64's exact integers (torch.finfo(float32).min made exact, a mask's fill): a float, as it
+            # came; torch takes no Python int past int64
+            return repr(float(expr)) if abs(int(expr)) > 2**53 else super()._print_Integer(expr)
+
+        def _print_Min(self, expr: Any) -> str:
+            return self._extremum(expr.args, "minimum")
+
+        def _print_Max(self, expr: Any) -> str:
+            return self._extremum(expr.args, "maximum")
+
+        def _extremum(self, args: Sequence[Any], name: str) -> str:
+            """min/max of any arguments, numbers and tensors mixed: ``numpy.minimum(numpy.minimum(0, a), b)``,
+            and for torch (whose ``minimum`` takes tensors only) ``torch.stack([a, b, …]).amin(0)``, a number
+            among them made a tensor like the others (each argument printed once)."""
+            if backend != "numpy":
+                from derive.ops.softmax import torch_stack
+
+                return f"{torch_stack(self, args)}.{'amin' if name == 'minimum' else 'amax'}(0)"
+            text = self._print(args[0])
+            for arg in args[1:]:
+                text = f"{self._module_format(f'numpy.{name}')}({text}, {self._print(arg)})"
+            return text
 
     return Printer

@@ -30,12 +30,17 @@ def autograd(module, x, y, loss):
     """The loss and ∂L/∂p of every parameter tensor of a float64 copy of the module, by named_parameters() key."""
     module = copy.deepcopy(module).double()
     x, y = torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y))  # float64 (lists of floats), or ids
-    if loss is None:
-        value = module(x, y)
-    else:
-        out = module(x)
-        value = torch.nn.functional.cross_entropy(out, y) if loss == "cross_entropy" else \
-            torch.nn.functional.mse_loss(out, y.reshape(out.shape))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # a state made in forward without a dtype: float64 too
+    try:
+        if loss is None:
+            value = module(x, y)
+        else:
+            out = module(x)
+            value = torch.nn.functional.cross_entropy(out, y) if loss == "cross_entropy" else \
+                torch.nn.functional.mse_loss(out, y.reshape(out.shape))
+    finally:
+        torch.set_default_dtype(previous)
     value.backward()
     return float(value.detach()), {k: (p.grad if p.grad is not None else torch.zeros_like(p))
                                    for k, p in module.named_parameters()}
@@ -214,6 +219,13 @@ def test_more_forward_arguments_come_as_inputs(tmp_path, capsys):
                            "--format", "json")
     assert status == 0, err
     assert json.loads(out)["loss"] == pytest.approx(float(value.detach()), rel=1e-12)
+    # the check runs the module with its inputs too, in the dtype checked
+    import verify
+
+    assert verify.check(model).ok and verify.check(model, dtype="float32").ok
+    status, out, err = run(capsys, "verify", "--torch", f"{tmp_path}/masked.py:Net", "--x", str(tmp_path / "x.npy"),
+                           "--y", "1", "--loss", "cross_entropy", "--input", f"key_padding_mask={tmp_path / 'mask.npy'}")
+    assert status == 0, out + err
 
 
 @pytest.mark.parametrize("name", NAMES)

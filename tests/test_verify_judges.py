@@ -218,3 +218,26 @@ def test_a_graph_model_checks_gradients_of_the_users_own():
     report = verify.check(model, gradients=g)
     assert [r.name for r in report.failures] == [name], str(report)
     assert "gradients=g" in report.reproducer
+
+
+class PaddedTokens(torch.nn.Module):
+    """An embedding whose padding token 0 is in the data and reaches the output: torch gives its row no gradient."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.emb = torch.nn.Embedding(4, 2, padding_idx=0)
+        self.fc = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.fc(self.emb(x).mean(1))
+
+
+def test_an_embeddings_padding_row_is_not_judged_by_finite_differences():
+    model = derive.from_torch(PaddedTokens(), loss="mse", x=[[0, 1, 2], [3, 0, 1]], y=[[0.5], [-1.0]])
+    reference = verify.autograd_gradients(model).gradients
+    assert reference["W_emb_1_1"] == 0.0 and reference["W_emb_1_2"] == 0.0  # torch's definition
+    report = verify.check(model)
+    assert report.ok, str(report)
+    unjudged = {r.name for r in report.rows if r.opinions[verify.compare.FD] is None}
+    assert unjudged == {"W_emb_1_1", "W_emb_1_2"}, unjudged  # the padding row alone; the other rows are judged

@@ -115,15 +115,29 @@ def _smooth_within(f: dict[float, float], base: float, h: float, value: float, e
 
 
 def detached_parameters(model: Network | Model) -> set[str]:
-    """The parameters that reach the loss through a ``detach`` (a stop-gradient): there the module's gradient,
-    autograd's and derive's alike, is not the slope of its loss, and finite differences do not judge it."""
+    """The parameters whose gradient torch defines otherwise than the slope of the loss: those that reach it
+    through a stop-gradient (``detach``), and entries an op gives no gradient though it reads them (an
+    embedding's padding row): `TensorOp.stops_gradient`. There the module's gradient, autograd's and derive's
+    alike, is not the loss's slope, and finite differences do not judge it."""
     if not isinstance(model, Model):
         return set()
     nodes = model.structure.nodes
-    below: set[int] = set()  # nodes feeding a detach
+    below: set[int] = set()  # nodes feeding a stop-gradient
+    entries: dict[str, list] = {}  # parameter tensor -> which of its entries an op reads without a gradient
     for i in reversed(range(len(nodes))):
         node = nodes[i]
-        if isinstance(node, OpNode) and (i in below or node.op.key == "detach"):
+        if not isinstance(node, OpNode):
+            continue
+        for k, a in enumerate(node.args):
+            stop = True if i in below else node.op.stops_gradient(k)
+            if a is None or stop is False:
+                continue
+            if stop is True:
+                below.add(a)
+            elif isinstance(nodes[a], Leaf) and nodes[a].kind == "parameter":
+                entries.setdefault(nodes[a].name, []).append(stop)
+        if i in below:
             below.update(a for a in node.args if a is not None)
     tensors = {nodes[i].name for i in below if isinstance(nodes[i], Leaf) and nodes[i].kind == "parameter"}
-    return {p.name for p in model.parameters() if p.torch in tensors}
+    return {p.name for p in model.parameters()
+            if p.torch in tensors or any(stop(p.index) for stop in entries.get(p.torch, ()))}

@@ -33,6 +33,7 @@ from derive.model.graph import OWN_LOSS, Model
 from derive.network import Network, Parameter
 from derive.ops import ACTIVATIONS, activation
 from derive.ops import loss as lookup_loss
+from derive.sources.torch_export import default_dtype
 from verify.tolerances import policy
 
 DEVICES = ("cpu", "cuda")
@@ -112,6 +113,16 @@ def data_of(network: Network | Model, *, device: str = "cpu", dtype: str = "floa
     x = torch.as_tensor(network.x).to(device)
     y = torch.as_tensor(np.asarray(network.y)).to(device)
     return (x.to(kind) if x.is_floating_point() else x), (y.to(kind) if y.is_floating_point() else y)
+
+
+def inputs_of(network: Network | Model, *, device: str = "cpu", dtype: str = "float64") -> dict[str, Any]:
+    """A graph model's more keyword arguments of ``forward`` (an attention mask), as ``data_of`` makes ``x``."""
+    torch = _torch()
+    extra = {}
+    for key, value in getattr(network, "inputs", {}).items():
+        tensor = torch.as_tensor(np.asarray(value)).to(device)
+        extra[key] = tensor.to(getattr(torch, dtype)) if tensor.is_floating_point() else tensor
+    return extra
 
 
 def parameter_tensors(network: Network | Model, module: Any) -> list[tuple[Parameter, Any]]:
@@ -227,11 +238,14 @@ def _target(network: Network | Model, prediction: Any, y: Any) -> Any:
 def _data_forward(network: Network | Model, module: Any, x: Any, y: Any, *, exact_bce: bool = True) -> Forward:
     """The data loss alone (see `forward`)."""
     torch = _torch()
-    with _Watch(module) as watch:
+    kind = next((p.dtype for p in module.parameters() if p.is_floating_point()), x.dtype)  # the module's dtype
+    extra = inputs_of(network, device=x.device.type, dtype=str(kind).removeprefix("torch.")) if kind.is_floating_point \
+        else inputs_of(network, device=x.device.type)
+    with _Watch(module) as watch, default_dtype(torch, kind):  # torch.zeros(…) in forward: the module's dtype
         if network.loss == OWN_LOSS:  # forward(x, y) returns the loss itself
-            own = module(x, y)
+            own = module(x, y, **extra)
             return Forward(own, watch.pre, "", float(own.detach()), watch.intermediates, tuple(watch.sides))
-        hidden = module(x)
+        hidden = module(x, **extra)
     y = _target(network, hidden, y)
     pre, intermediates, sides = watch.pre, watch.intermediates, tuple(watch.sides)
     plain = torch_loss(network)(hidden, y)
@@ -271,6 +285,28 @@ def bce_clamps(network: Network | Model, prediction: Any) -> bool:
         return bool(((prediction * (1 - prediction)) < BCE_EPSILON).any())
 
 
+#: torch kernels whose float64 backward rounds more than float64 does: ATen op -> (relative error, why)
+ROUNDED_BACKWARD = {
+    "hardsigmoid": (3e-8, "torch's float64 hardsigmoid backward multiplies by float32's 1/6 (0.1666666716…)"),
+}
+
+
+def _ops_run(torch: Any) -> Any:
+    """A dispatch mode that records the ATen ops a forward pass runs (their overload packets' names)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[str] = set()
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+            self.seen.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    return Record()
+
+
 @dataclass(frozen=True)
 class AutogradResult:
     """Loss and ∂L/∂p by derive's name from torch autograd, with the device, dtype and any note.
@@ -286,6 +322,11 @@ class AutogradResult:
     pre_activations: list[list[list[float]]] = field(default_factory=list, compare=False)
     #: the largest adjoint |∂L/∂v| over the leaf modules' outputs v (z and a of every layer): the scale of rounding
     adjoint_scale: float = 0.0
+    #: the kernels of `ROUNDED_BACKWARD` the module ran: (name, relative error, why)
+    rounded: tuple[tuple[str, float, str], ...] = ()
+    #: the dtype the module's loss came out in: lower than ``dtype`` where its forward computes the loss in
+    #: float32 (a float32 target made in forward, ``(y > 0).float()``, takes torch's loss to float32)
+    loss_dtype: str = "float64"
 
     def __getitem__(self, name: str) -> float:
         return self.gradients[name]
@@ -302,7 +343,9 @@ def autograd_gradients(
     require_device(device)
     module = module_of(network, device=device, dtype=dtype)
     x, y = data_of(network, device=device, dtype=dtype)
-    result = forward(network, module, x, y, exact_bce=exact_bce)
+    record = _ops_run(_torch())
+    with record:
+        result = forward(network, module, x, y, exact_bce=exact_bce)
     result.loss.backward()
     gradients = {}
     for p, tensor in parameter_tensors(network, module):
@@ -310,4 +353,6 @@ def autograd_gradients(
     pre = [z.detach().double().cpu().tolist() for z in result.pre_activations]
     adjoints = [float(v.grad.abs().max()) for v in result.intermediates if v.grad is not None and v.grad.numel()]
     scale = max(adjoints, default=0.0)
-    return AutogradResult(result.value, gradients, device, dtype, result.note, pre, scale)
+    loss_dtype = str(result.loss.dtype).removeprefix("torch.")
+    rounded = tuple((op, *ROUNDED_BACKWARD[op]) for op in sorted(record.seen) if op in ROUNDED_BACKWARD)
+    return AutogradResult(result.value, gradients, device, dtype, result.note, pre, scale, rounded, loss_dtype)

@@ -70,8 +70,6 @@ class ModelBuilder:
     def literal(self, name: str, values: Any) -> Ref:
         """A tensor of numbers that is part of the structure (a mask, ``torch.zeros(…)``): exact, −∞ allowed."""
         array = np.asarray(values)
-        if array.dtype.kind == "f" and np.isnan(array).any():
-            raise DeriveError(f"the tensor {name!r} made in forward has a NaN value")
         dtype = {"b": "bool", "i": "int64", "u": "int64"}.get(array.dtype.kind, "float64")
         numbers = tuple(array.astype(np.float64 if dtype == "float64" else np.int64).reshape(-1).tolist())
         return self._add(Leaf("literal", name, tuple(array.shape), numbers=numbers, dtype=dtype))

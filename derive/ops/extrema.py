@@ -155,4 +155,18 @@ class TieShare(sp.Function):
     def _pythoncode(self, printer: sp.printing.pycode.PythonCodePrinter) -> str:
         return f"({printer._print(self._steps())})"
 
-    _mpmathcode = _numpycode = _torchcode = _pythoncode
+    _mpmathcode = _pythoncode
+
+    def _numpycode(self, printer: sp.printing.numpy.NumPyPrinter) -> str:
+        """[a_k = max] / #{a = max} on the stacked arguments, each printed once (the steps are n² terms)."""
+        k, *args = self.args
+        stack = (f"{printer._module_format('numpy.stack')}({printer._module_format('numpy.broadcast_arrays')}"
+                 f"({', '.join(printer._print(a) for a in args)}))")
+        return f"(lambda v: (v[{int(k) - 1}] == v.max(0)) / (v == v.max(0)).sum(0))({stack})"
+
+    def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
+        from derive.ops.softmax import torch_stack
+
+        k, *args = self.args
+        return (f"(lambda v: (v[{int(k) - 1}] == v.amax(0)).to(v.dtype) / (v == v.amax(0)).sum(0))"
+                f"({torch_stack(printer, tuple(args))})")

@@ -719,6 +719,11 @@ class Embedding(TensorOp):
         ids = np.array([[0, 3, 4], [2, 2, 1]])
         return [Sample(cls(), (_random(1, 5, 3), ids)), Sample(cls(2), (_random(2, 5, 3), ids))]
 
+    def stops_gradient(self, arg: int) -> Any:
+        if arg != 0 or self.padding_idx is None:
+            return False
+        return lambda index: index[0] == self.padding_idx  # the padding row: no gradient, though it is read
+
     def lower(self, lowering, weight: np.ndarray, indices: np.ndarray) -> np.ndarray:
         rows = _integers(indices, "embedding")
         if indices.size and (rows.min() < 0 or rows.max() >= weight.shape[0]):
@@ -878,6 +883,9 @@ class Detach(TensorOp):
 
     def reads(self) -> tuple[bool, bool]:
         return False, False
+
+    def stops_gradient(self, arg: int) -> bool:
+        return True
 
     def forward(self, x: Any) -> Any:
         return x.detach()

@@ -128,9 +128,19 @@ class Softmax(Activation):
         return f"{exp}({zs[self._unit - 1]} - {top})/({' + '.join(f'{exp}({z} - {top})' for z in zs)})"
 
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
-        zs = ", ".join(printer._print(z) for z in self.args[1:])
-        stack = f"{printer._module_format('torch.stack')}([{zs}])"
+        stack = torch_stack(printer, self.args[1:])
         return f"{printer._module_format('torch.softmax')}({stack}, 0)[{self._unit - 1}]"
+
+
+def torch_stack(printer: sp.printing.pytorch.TorchPrinter, args: tuple[sp.Expr, ...]) -> str:
+    """``torch.stack([...])`` of the arguments, a constant among them (a mask's −∞ or finfo.min) made a tensor
+    like the others (``torch.stack`` takes tensors only)."""
+    texts = [printer._print(a) for a in args]
+    like = next((t for a, t in zip(args, texts) if a.free_symbols), None)
+    if like is not None:
+        full = printer._module_format("torch.full_like")
+        texts = [t if a.free_symbols else f"{full}({like}, {t})" for a, t in zip(args, texts)]
+    return f"{printer._module_format('torch.stack')}([{', '.join(texts)}])"
 
 
 class LogSumExp(ElementaryCode, sp.Function):
@@ -162,5 +172,4 @@ class LogSumExp(ElementaryCode, sp.Function):
         return f"{printer._module_format('numpy.logaddexp')}.reduce([{ps}])"
 
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
-        ps = ", ".join(printer._print(p) for p in self.args)
-        return f"{printer._module_format('torch.logsumexp')}({printer._module_format('torch.stack')}([{ps}]), 0)"
+        return f"{printer._module_format('torch.logsumexp')}({torch_stack(printer, self.args)}, 0)"

@@ -106,6 +106,13 @@ class TensorOp:
         """Whether the backward rule reads the op's inputs, and its output (compiled gradients keep only those)."""
         return True, True
 
+    def stops_gradient(self, arg: int) -> bool | Callable[[tuple[int, ...]], bool]:
+        """Where this op's gradient is defined as zero though its output depends on input ``arg``: nowhere
+        (False), everywhere (True: a stop-gradient), or at the entries ``index`` of it for which the function
+        returns True (an embedding's padding row). There the loss's slope is not the gradient, and finite
+        differences do not judge the parameters it comes from."""
+        return False
+
     def forward(self, *inputs: Any) -> Any:
         """The op on torch tensors (absent optional inputs are None)."""
         raise NotImplementedError(f"{type(self).__name__} has no tensor forward")
@@ -445,6 +452,6 @@ def exact(value: object) -> sp.Expr:
         return sp.Integer(value)
     if math.isinf(value):  # a mask's −∞ (masked_fill): it never wins a softmax
         return sp.S.Infinity if value > 0 else sp.S.NegativeInfinity
-    if math.isnan(value):
-        raise TypeError("not a number: nan")
+    if math.isnan(value):  # torch's own NaN in a branch a where never takes (xlogy's), checked where it is used
+        return sp.S.NaN
     return sp.Rational(repr(float(value)))

@@ -66,6 +66,8 @@ EMPTY = ("empty.memory_format", "empty_like.default", "new_empty.default", "empt
 FACTORIES = ("full_like.default", "zeros_like.default", "ones_like.default", "empty_like.default",
              "new_zeros.default", "new_ones.default", "new_full.default", "new_empty.default",
              "scalar_tensor.default", "full.default", "arange.start_step", "arange.default", "arange.start", *EMPTY)
+#: ops that give a tensor's size as a Python int: known at the point (a boolean mask's count of the data)
+SIZES = ("sym_size.int", "sym_numel.default", "sym_stride.int", "sym_storage_offset.default")
 #: ops that check and return nothing the graph uses
 CHECKS = ("_assert_tensor_metadata.default", "_assert_async.msg", "_assert_scalar.default",
           "_assert_async.default", "sym_constrain_range_for_size.default")
@@ -87,6 +89,19 @@ class Value:
         self.real, self.ref, self.level, self.key, self.name = real, ref, level, key, name
 
 
+@contextlib.contextmanager
+def default_dtype(torch: Any, dtype: Any) -> Iterator[None]:
+    """torch's default dtype set to ``dtype`` inside: a tensor a ``forward`` makes without one
+    (``h = torch.zeros(x.shape[0], H)``, the RNN tutorials' first state) takes the copy's dtype, as it would
+    take the module's float32 in the user's own run."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def read_torch(
     module: Any, x: Any, *, loss: str | None, y: Any, reduction: str = "mean", lr: float = 1.0, freeze: Any = (),
     name: str | None = None, inputs: Mapping[str, Any] | None = None,
@@ -94,9 +109,18 @@ def read_torch(
     """The `Model` of a torch module run on ``x`` (any rank), with targets ``y`` and a loss name.
 
     With ``loss=None``, ``forward(x, y)`` computes the loss itself. ``inputs``: more keyword arguments of
-    ``forward`` (an attention mask), as data.
+    ``forward`` (an attention mask), as data. The float64 copy runs with float64 as torch's default dtype.
     """
     torch = _torch()
+    with default_dtype(torch, torch.float64):
+        return _read_torch(torch, module, x, loss=loss, y=y, reduction=reduction, lr=lr, freeze=freeze, name=name,
+                           inputs=inputs)
+
+
+def _read_torch(
+    torch: Any, module: Any, x: Any, *, loss: str | None, y: Any, reduction: str, lr: float, freeze: Any,
+    name: str | None, inputs: Mapping[str, Any] | None,
+) -> Model:
     label = type(module).__name__
     if not isinstance(module, torch.nn.Module):
         raise UnsupportedModelError(f"a torch model must be a torch.nn.Module, got {label}")
@@ -238,6 +262,14 @@ def _export(torch: Any, module: Any, args: tuple, kwargs: dict, label: str) -> A
         if "data-dependent" in text or "GuardOnDataDependent" in type(err).__name__:
             where = re.search(r'File "([^"]+)", line (\d+), in \w+\n\s*(.*)', text)
             line = f" ({Path(where[1]).name}:{where[2]}: {where[3].strip()})" if where else ""
+            cause = re.search(r"Caused by: \((\S+):\d+ in (\w+)\)", text)
+            if cause and not cause[2].startswith("_") and (Path(torch.__file__).parent / cause[1]).is_file():
+                # a check inside one of torch's own functions (not the user's ``if`` on a tensor)
+                raise UnsupportedModelError(
+                    f"{label}.forward calls torch's {cause[2]}{line}, which branches on a tensor's value (a check "
+                    "torch makes on the data): derive reads the ops torch records, which cannot follow it; "
+                    "write that computation with torch's ops in forward"
+                ) from None
             raise UnsupportedModelError(
                 f"{label}.forward branches on a tensor's value{line}: derive reads the ops torch records, "
                 "which cannot follow a branch taken on data; write it with torch.where, or branch on shapes"
@@ -335,7 +367,8 @@ class _Reader:
                                         f"{_first_line(err)}") from None
         if name in EMPTY:
             real = self.torch.zeros_like(real)  # its values are never read, and may be NaN: zeros, to fold
-        if name is None:  # Python on shapes and tuples (getitem of a multi-output op, operator.mul of sizes)
+        if name is None or name in SIZES:  # Python on shapes and tuples (getitem of a multi-output op, operator.mul
+            # of sizes), and sizes themselves
             if target is operator.getitem and isinstance(args[0], Value) and isinstance(args[0].real, (tuple, list)):
                 return _item(args[0], args[1])
             return real

@@ -20,6 +20,7 @@ torch is imported inside the functions only: importing this module does not impo
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import inspect
 import sys
@@ -72,6 +73,11 @@ def from_torch(
         raise DeriveError(f"freeze must be a list of parameter names such as ['b1', 'b2'], got {freeze!r}")
     if loss is None:  # forward(x, y) returns the loss: a graph model
         return read_torch(module, x, loss=None, y=y, lr=lr, freeze=freeze, name=name, inputs=inputs)
+    if _with_options(torch, loss):  # its options (label_smoothing, weight, delta, …) read as torch runs them
+        if reduction is not None and reduction != loss.reduction:
+            raise DeriveError(f"reduction {reduction!r} contradicts {type(loss).__name__}(reduction={loss.reduction!r})")
+        return read_torch(_loss_in_forward(module, loss), x, loss=None, y=y, lr=lr, freeze=freeze,
+                          name=name or type(module).__name__, inputs=inputs)
     loss_name, reduction = _loss(loss, reduction)
     model = read_torch(module, x, loss=loss_name, y=y, reduction=reduction, lr=lr, freeze=(), name=name,
                        inputs=inputs)
@@ -170,6 +176,36 @@ def _data(values: Any) -> Any:
     return values
 
 
+_DEFAULTS = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "ignore_index": -100}
+
+
+def _with_options(torch: Any, loss: Any) -> bool:
+    """Whether ``loss`` is a torch loss module derive has no loss class for as it is set (``nn.HuberLoss``,
+    ``CrossEntropyLoss(label_smoothing=0.1)``): it is then read as part of the module, as torch runs it."""
+    if not isinstance(loss, torch.nn.modules.loss._Loss) or loss.reduction not in REDUCTIONS:
+        return False
+    by_module = {cls.torch_module for cls in LOSSES.values()}
+    if type(loss).__name__ not in by_module:
+        return True
+    return any((getattr(loss, a, d) is None) != (d is None) or (d is not None and getattr(loss, a, d) != d)
+               for a, d in _DEFAULTS.items())
+
+
+def _loss_in_forward(module: Any, loss: Any) -> Any:
+    """A shallow copy of ``module`` whose ``forward(x, y, …)`` returns ``loss(module.forward(x, …), y)``: the same
+    parameters under the same keys (the loss module is one more child, holding its buffers such as ``weight``),
+    the user's module unchanged."""
+    cls = type(module)
+
+    def forward(self: Any, x: Any, y: Any, **inputs: Any) -> Any:
+        return self._derive_loss(cls.forward(self, x, **inputs), y)
+
+    wrapped = copy.copy(module)
+    wrapped.__class__ = type(cls.__name__, (cls,), {"forward": forward, "__module__": cls.__module__})
+    wrapped.__dict__["_modules"] = {**module._modules, "_derive_loss": loss}
+    return wrapped
+
+
 def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
     """A loss name and reduction from a name or a torch loss module."""
     if isinstance(loss, str):
@@ -184,8 +220,7 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
             f"unsupported loss {name}; use one of {', '.join(by_module)} or a name: {', '.join(LOSSES)}"
         )
     name = type(loss).__name__
-    defaults = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "ignore_index": -100}
-    for attribute, default in defaults.items():
+    for attribute, default in _DEFAULTS.items():
         value = getattr(loss, attribute, default)
         if (value is None) != (default is None) or (default is not None and value != default):
             raise UnsupportedModelError(f"{name} with {attribute} set is not supported (only its default)")

@@ -213,7 +213,7 @@ class GRUZeroState(nn.Module):
         self.fc = nn.Linear(3, 1)
 
     def forward(self, x):
-        h0 = torch.zeros(1, x.size(0), self.hidden, dtype=x.dtype)
+        h0 = torch.zeros(1, x.size(0), self.hidden)  # no dtype: the default, as tutorials write it
         out, h = self.gru(x, h0)
         return self.fc(h[-1])
 
@@ -229,7 +229,7 @@ class RNNCellLoop(nn.Module):
         self.fc = nn.Linear(3, 2)
 
     def forward(self, x):
-        h = torch.zeros(x.shape[0], self.H, dtype=x.dtype)
+        h = torch.zeros(x.shape[0], self.H)  # no dtype: the default, as tutorials write it
         for t in range(x.shape[1]):
             h = self.cell(x[:, t, :], h)
         return self.fc(h)

@@ -1,0 +1,246 @@
+"""Modules written as people write them, each once refused or mis-checked: every gradient equals float64 autograd
+of the module itself, and `verify.check` passes (and fails where a planted error is)."""
+
+import copy
+import dataclasses
+
+import pytest
+
+import derive
+import verify
+
+torch = pytest.importorskip("torch")
+nn, F = torch.nn, torch.nn.functional
+
+
+def _autograd(module, x, y, loss=None):
+    """Loss and gradients (by named_parameters() key) of a float64 copy, float64 as torch's default dtype."""
+    module = copy.deepcopy(module).double()
+    x = x.double() if x.is_floating_point() else x
+    y = y.double() if y.is_floating_point() else y
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        value = module(x, y) if loss is None else copy.deepcopy(loss).double()(module(x), y)
+    finally:
+        torch.set_default_dtype(previous)
+    value.backward()
+    return float(value.detach()), {k: p.grad for k, p in module.named_parameters()}
+
+
+def _agrees(module, x, y, loss=None, rel=1e-10):
+    model = derive.from_torch(module, loss=loss, x=x, y=y)
+    value, grads = _autograd(module, x, y, loss)
+    d = derive.derive(model)
+    assert d.loss == pytest.approx(value, rel=1e-12, abs=1e-14)
+    for p in d.parameters:
+        expected = grads[p.parameter.torch]
+        expected = 0.0 if expected is None else float(expected[p.parameter.index])
+        assert p.gradient == pytest.approx(expected, rel=rel, abs=1e-13), p.name
+    report = verify.check(model)
+    assert report.ok, str(report)
+    return model, report
+
+
+class Statistics(nn.Module):
+    """LogSigmoid (a min in its scalar form), normalize, cosine similarity, std, var and softmin."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        n = F.normalize(h, dim=-1)
+        c = F.cosine_similarity(h[:, 0], h[:, 1], dim=-1)
+        s = h.std(-1) + h.var(1).mean(-1, keepdim=True)
+        return torch.cat([F.logsigmoid(n).flatten(1), c[:, None], s, F.softmin(h, 1).flatten(1)], 1)
+
+
+class FinfoMask(nn.Module):
+    """A causal mask filled with ``torch.finfo(dtype).min``, as the transformers library's eager attention does."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.q = nn.Linear(2, 2)
+
+    def forward(self, x):
+        s = self.q(x) @ x.transpose(1, 2)
+        mask = torch.triu(torch.ones(3, 3, dtype=torch.bool), 1)
+        return torch.softmax(s.masked_fill(mask, torch.finfo(s.dtype).min), -1)
+
+
+class Temperature(nn.Module):
+    """A learned temperature through softplus: a node named like the function it calls."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.fc = nn.Linear(2, 2)
+        self.t = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x):
+        return self.fc(x) * F.softplus(self.t)
+
+
+class MaskedSelect(nn.Module):
+    """Boolean indexing by the data: ``h[x > 0]`` (its size known only from the data)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, y):
+        h = self.fc(x)
+        return h[x > 0].pow(2).sum() + ((h - y) ** 2).mean()
+
+
+class KLDiv(nn.Module):
+    """``nn.KLDivLoss`` with probabilities as targets: torch's xlogy has a NaN in a branch the data never takes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.fc = nn.Linear(3, 4)
+        self.kl = nn.KLDivLoss(reduction="batchmean")
+
+    def forward(self, x, y):
+        return self.kl(F.log_softmax(self.fc(x), 1), y)
+
+
+def _data(*shape, seed=5):
+    torch.manual_seed(seed)
+    return torch.randn(*shape)
+
+
+@pytest.mark.parametrize(("module", "x", "y", "loss"), [
+    (Statistics(), _data(4, 3, 4), _data(4, 28, seed=6), nn.MSELoss()),
+    (FinfoMask(), _data(2, 3, 2), torch.rand(2, 3, 3), nn.MSELoss()),
+    (Temperature(), _data(3, 2), _data(3, 2, seed=7), nn.MSELoss()),
+    (MaskedSelect(), _data(5, 3), _data(5, 3, seed=8), None),
+    (KLDiv(), _data(5, 3), torch.softmax(_data(5, 4, seed=9), 1), None),
+], ids=["statistics", "finfo-mask", "softplus-temperature", "masked-select", "kl-div"])
+def test_each_style_equals_autograd_and_checks_out(module, x, y, loss):
+    _agrees(module, x, y, loss)
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(10)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("loss", [
+    nn.CrossEntropyLoss(label_smoothing=0.1, weight=torch.tensor([1.0, 2.0, 0.5, 1.0])),
+    nn.HuberLoss(delta=0.5),
+    nn.SmoothL1Loss(beta=0.3, reduction="sum"),
+    nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 1.0, 0.5, 3.0])),
+], ids=["ce-label-smoothing-weight", "huber", "smooth-l1-sum", "bce-pos-weight"])
+def test_a_torch_loss_module_with_its_options_is_read_as_torch_runs_it(loss):
+    module = Head()
+    keys = [k for k, _ in module.named_parameters()]
+    classes = isinstance(loss, nn.CrossEntropyLoss)
+    y = torch.tensor([0, 2, 3, 1, 1, 0]) if classes else (torch.rand(6, 4) if isinstance(loss, nn.BCEWithLogitsLoss)
+                                                         else _data(6, 4, seed=11))
+    model, _ = _agrees(module, _data(6, 3), y, loss)
+    assert model.tensor_keys == keys and [k for k, _ in module.named_parameters()] == keys  # keys kept, module as it was
+    assert [n for n, _ in module.named_modules()] == ["", "fc"]
+
+
+class Float32Target(nn.Module):
+    """``(y > 0).float()`` made in forward: torch computes the loss in float32 even for float64 logits."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(12)
+        self.fc = nn.Linear(3, 4)
+        self.bce = nn.BCEWithLogitsLoss()
+
+    def forward(self, x, y):
+        return self.bce(self.fc(x), (y > 0).float())
+
+
+def test_a_loss_the_module_rounds_to_float32_is_judged_at_float32s_tolerance():
+    model = derive.from_torch(Float32Target(), x=_data(6, 3), y=_data(6, 4, seed=13))
+    report = verify.check(model)
+    assert report.ok, str(report)
+    assert "computes its loss in float32" in str(report)
+    g = derive.gradients(model)
+    name = sorted(g)[0]
+    g[name] = g[name] * (1 + 1e-2)  # an error beyond float32's tolerance (rtol 1e-4) still fails
+    assert not verify.check(model, gradients=g).ok
+
+
+class NaNTaken(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return torch.where(x > 0, self.fc(x), torch.tensor(float("nan")))
+
+
+def test_a_nan_the_data_takes_is_refused_not_derived():
+    model = derive.from_torch(NaNTaken(), loss="mse", x=[[1.0, -1.0]], y=[[0.0, 0.0]])
+    with pytest.raises(derive.errors.ValueDomainError, match="NaN"):
+        derive.derive(model)
+
+
+class DepthwiseHard(nn.Module):
+    """A depthwise-separable convolution with Hardswish, and a Hardsigmoid gate (squeeze-and-excitation)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(14)
+        self.depthwise = nn.Conv2d(2, 2, 3, padding=1, groups=2)
+        self.pointwise = nn.Conv2d(2, 3, 1)
+        self.act, self.gate = nn.Hardswish(), nn.Hardsigmoid()
+
+    def forward(self, x):
+        h = self.act(self.pointwise(self.depthwise(x)))
+        return h * self.gate(h.mean((2, 3), keepdim=True))
+
+
+def test_torchs_rounded_hardsigmoid_backward_is_named_and_judged_at_its_rounding(monkeypatch):
+    x, y = _data(2, 2, 4, 4, seed=15), _data(2, 3, 4, 4, seed=16)
+    model, report = _agrees(DepthwiseHard(), x, y, nn.MSELoss(), rel=1e-7)  # torch's 1/6 is float32's
+    assert any("hardsigmoid backward" in note for note in report.notes), report.notes
+    assert report.tolerance.rtol < 1e-7  # widened to torch's rounding, no further
+    real = verify.compare.Derivation
+
+    def planted(m):  # derive's value of one gradient off by 1e-6 relative: still a failure
+        d = real(m)
+        d.parameters = [dataclasses.replace(p, gradient=p.gradient * (1 + 1e-6)) if i == 0 else p
+                        for i, p in enumerate(d.parameters)]
+        return d
+
+    monkeypatch.setattr(verify.compare, "Derivation", planted)
+    assert not verify.check(model).ok
+
+
+class GaussianNLL(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(17)
+        self.fc = nn.Linear(3, 2)
+        self.loss = nn.GaussianNLLLoss()
+
+    def forward(self, x, y):
+        z = self.fc(x)
+        return self.loss(z[:, :1], y, F.softplus(z[:, 1:]) + 0.1)
+
+
+def test_a_check_inside_torchs_own_function_is_named_in_one_line():
+    from derive.sources.torch_module import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match=r"calls torch's gaussian_nll_loss \(test_more_styles.py:\d+: "
+                                                    r".*\), which branches on a tensor's value") as refused:
+        derive.from_torch(GaussianNLL(), x=_data(4, 3), y=_data(4, 1, seed=18))
+    assert "\n" not in str(refused.value)
