@@ -87,7 +87,8 @@ def check(
         fd_tol = FINITE_DIFFERENCES | tol
         judge = {n: (v, fd_tol.bound(v, fd_scale)) for n, v in reference.gradients.items()}
         fd = finite_differences(network, device=device, judge=judge).gradients
-        fd = {n: None if n in detached_parameters(network) else v for n, v in fd.items()}
+        stopped = detached_parameters(network)
+        fd = {n: None if n in stopped else v for n, v in fd.items()}
     rows = []
     for name, autograd in reference.gradients.items():
         opinions: dict[str, float | None] = {o: symbolic[o][name] for o in SYMBOLIC}
