@@ -244,3 +244,26 @@ def test_a_check_inside_torchs_own_function_is_named_in_one_line():
                                                     r".*\), which branches on a tensor's value") as refused:
         derive.from_torch(GaussianNLL(), x=_data(4, 3), y=_data(4, 1, seed=18))
     assert "\n" not in str(refused.value)
+
+
+class AdaptiveMax(nn.Module):
+    """Adaptive max pooling whose output size divides the input's: max pooling with one window size."""
+
+    def __init__(self, size=(2, 2)):
+        super().__init__()
+        torch.manual_seed(19)
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.pool, self.line = nn.AdaptiveMaxPool2d(size), nn.AdaptiveMaxPool1d(1)
+        self.fc = nn.Linear(2 * size[0] * size[1] + 2, 1)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.fc(torch.cat([self.pool(h).flatten(1), self.line(h.flatten(2)).flatten(1)], 1))
+
+
+def test_adaptive_max_pooling_of_one_window_size_is_max_pooling():
+    _agrees(AdaptiveMax(), _data(2, 1, 4, 4, seed=20), _data(2, 1, seed=21), nn.MSELoss())
+    from derive.sources.torch_module import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match=r"output_size=\[3, 3\] that does not divide the input's \[4, 4\]"):
+        derive.from_torch(AdaptiveMax((3, 3)), loss="mse", x=_data(2, 1, 4, 4), y=_data(2, 1))

@@ -138,14 +138,26 @@ class _Windowed(_Pool):
 @register
 @dataclass(frozen=True)
 class MaxPool(_Windowed):
-    """``nn.MaxPool1d/2d``: each output is `MaxOf` its window (padding is −∞: padded taps never win)."""
+    """``nn.MaxPool1d/2d`` and ``nn.AdaptiveMaxPool1d/2d`` (its windows one size): each output is `MaxOf` its window
+    (padding is −∞: padded taps never win)."""
 
     key = "max_pool"
     dilation: tuple[int, ...] = (1,)
-    aten = ("max_pool2d_with_indices.default", "max_pool1d_with_indices.default", "max_pool2d.default")
+    aten = ("max_pool2d_with_indices.default", "max_pool1d_with_indices.default", "max_pool2d.default",
+            "adaptive_max_pool2d.default", "adaptive_max_pool1d.default")
 
     @classmethod
     def read(cls, call: Any) -> Any:
+        if call.name.startswith("adaptive"):  # windows of one size where the output size divides the input's
+            out = tuple(int(n) for n in call.arg("output_size"))
+            size = tuple(call.shape("self")[-len(out):])
+            if any(n % m for n, m in zip(size, out)):
+                call.refuse(f"output_size={list(out)} that does not divide the input's {list(size)} (windows of "
+                            "different sizes)")
+            kernel = tuple(n // m for n, m in zip(size, out))
+            pooled = call.op("max_pool", call.input("self"), kernel=kernel, stride=kernel, padding=(0,) * len(out),
+                             dilation=(1,) * len(out))
+            return pooled, None
         options = _window_options(call)
         dilation = tuple(int(d) for d in call.arg("dilation"))
         nd = len(options["kernel"])
