@@ -228,6 +228,36 @@ def test_more_forward_arguments_come_as_inputs(tmp_path, capsys):
     assert status == 0, out + err
 
 
+class _PaddedAttention(torch.nn.Module):
+    """Multi-head attention over padded sequences, the padding mask a second input of forward."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(41)
+        self.mha = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x, key_padding_mask):
+        h, _ = self.mha(x, x, x, key_padding_mask=key_padding_mask)
+        return self.fc(h[:, 0])
+
+
+def test_a_report_of_masked_scores_renders_and_compiles(katex):  # noqa: F811
+    """A padding mask puts −∞ in the scores: a value of the model (its softmax weight is 0), not an overflow."""
+    x = np.random.default_rng(42).uniform(-1, 1, (3, 4, 4))
+    mask = np.array([[False, False, True, True], [False, False, False, False], [False, True, True, True]])
+    model = derive.from_torch(_PaddedAttention(), loss="cross_entropy", x=x, y=[1, 0, 1],
+                              inputs={"key_padding_mask": mask})
+    md = derive.report(model, format="md", form="scalar")
+    assert r"-\infty" in md
+    formulas = [(f"#{i}", block) for i, block in enumerate(markdown_math(md))]
+    assert formulas and not katex.errors(formulas)
+    need_pdflatex()
+    from derive.report.pdf import compile_pdf
+
+    assert compile_pdf(derive.report(model, format="tex", form="scalar")).startswith(b"%PDF")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_the_compiled_gradient_equals_autograd_of_the_module(name):
     """``verify.compile(model, "torch", "matrix")``: the ops' forwards and rules as one generated function (masks,

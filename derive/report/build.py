@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import sympy as sp
+
 from derive.derivation import Derivation
 from derive.errors import DeriveError
 from derive.naming import report_fields
@@ -90,7 +92,14 @@ def with_rate(network, optimizer: Optimizer | None):
 
 
 def _check_finite(d: Derivation) -> None:
-    bad = [str(symbol) for symbol, value in d.values.items() if not math.isfinite(value)]
+    """Refuse a report with an overflowed value; −∞ is a value where a mask puts it (a masked attention score,
+    ``masked_fill(…, -inf)``: the node's definition holds −∞, or reads a value that is −∞ so)."""
+    masked = set()
+    for node in d.graph.nodes:
+        if d.values[node.symbol] == -math.inf and (node.expr.has(sp.S.NegativeInfinity)
+                                                   or any(s in masked for s in node.expr.free_symbols)):
+            masked.add(node.symbol)
+    bad = [str(symbol) for symbol, value in d.values.items() if not math.isfinite(value) and symbol not in masked]
     bad += [p.name for p in d.parameters if not math.isfinite(p.gradient)]
     if bad:
         raise DeriveError(
