@@ -206,12 +206,10 @@ def _program_kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
     leaves = sorted(used_symbols - defined, key=lambda s: s.name)
     used = _used(assignments, outputs)
     program = [(s, e) for s, e in assignments if s in used]
-    # the generated code names each value _v0, _v1, …: a node called "softplus" or "exp" would shadow the function
-    plain = {s: sp.Symbol(f"_v{k}") for k, s in enumerate([*leaves, *(s for s, _ in program)])}
-    program = [(plain[s], e.xreplace(plain)) for s, e in program]
-    function = sp.lambdify([plain[s] for s in leaves], [e.xreplace(plain) for e in outputs], modules=backend,
-                           printer=printer(backend, order="none"), cse=lambda exprs: (program, exprs),
-                           docstring_limit=0)
+    # functions by their module's name (numpy.exp, torch.softplus): a node called "softplus" cannot shadow one
+    function = sp.lambdify(leaves, outputs, modules=backend,
+                           printer=printer(backend, order="none", fully_qualified_modules=True),
+                           cse=lambda exprs: (program, exprs), docstring_limit=0)
     return [s.name for s in leaves], function
 
 
