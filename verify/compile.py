@@ -26,6 +26,7 @@ functions (σ, tanh, the ReLU step, …) print themselves (``_numpycode``, ``_to
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -207,7 +208,7 @@ def _program_kernel(structure: Any, backend: str) -> tuple[list[str], Any]:
     used = _used(assignments, outputs)
     program = [(s, e) for s, e in assignments if s in used]
     # functions by their module's name (numpy.exp, torch.softplus): a node called "softplus" cannot shadow one
-    function = sp.lambdify(leaves, outputs, modules=backend,
+    function = sp.lambdify(leaves, outputs, modules=[{"math": math}, backend],  # math.erfc in NumPy's GELU
                            printer=printer(backend, order="none", fully_qualified_modules=True),
                            cse=lambda exprs: (program, exprs), docstring_limit=0)
     return [s.name for s in leaves], function
