@@ -79,8 +79,7 @@ def chain_view(lowered: Any, arch: Architecture) -> Graph:
     symbols by layer, sample and unit, as the walk-through reports read them."""
     structure = lowered.structure
     tensors = dict(zip((getattr(n, "name", "") for n in structure.nodes), lowered.tensors))
-    dense = [n for n in structure.nodes if getattr(n, "op", None) is not None and n.op.key == "dense"]
-    keys = [(structure.nodes[n.args[1]].name, structure.nodes[n.args[2]].name) for n in dense]
+    keys = [(structure.nodes[n.args[1]].name, structure.nodes[n.args[2]].name) for n in structure.dense_layers]
     pre = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
     post = [[[None] * n for _ in range(arch.batch)] for n in arch.sizes[1:]]
     for node in lowered.nodes:
@@ -141,7 +140,7 @@ def backpropagate_chain(structure: Any) -> Any:
 
 def _architecture(structure: Any) -> Architecture:
     """The architecture of a chain structure (its dense ops' sizes and activations)."""
-    dense = [n for n in structure.nodes if getattr(n, "op", None) is not None and n.op.key == "dense"]
+    dense = structure.dense_layers
     x = structure.nodes[0]
     sizes = (x.shape[1], *(structure.nodes[n.args[2]].shape[0] for n in dense))
     return Architecture(sizes, tuple(n.op.activation for n in dense), structure.loss, structure.reduction,

@@ -71,7 +71,7 @@ def _printer_class(backend: str) -> type:
             and for torch (whose ``minimum`` takes tensors only) ``torch.stack([a, b, …]).amin(0)``, a number
             among them made a tensor like the others (each argument printed once)."""
             if backend != "numpy":
-                from derive.ops.softmax import torch_stack
+                from derive.ops.code import torch_stack
 
                 return f"{torch_stack(self, args)}.{'amin' if name == 'minimum' else 'amax'}(0)"
             text = self._print(args[0])

@@ -109,6 +109,11 @@ class Structure:
     def parameter_leaves(self) -> list[Leaf]:
         return [n for n in self.nodes if isinstance(n, Leaf) and n.kind == "parameter"]
 
+    @property
+    def dense_layers(self) -> list[OpNode]:
+        """A chain's layers: its ``dense`` op nodes, first to last (their args: input, weight, bias)."""
+        return [n for n in self.nodes if isinstance(n, OpNode) and n.op.key == "dense"]
+
 
 def target_layout(structure: Structure) -> tuple[int, int, bool]:
     """The loss's targets as (rows, columns, class targets): samples × values of the output, and whether y
@@ -265,9 +270,8 @@ class Model:
         """A chain's parameters as the textbook names them: all weights, layer by layer and row-major (W1, W2,
         …), then all biases (b1, …)."""
         nodes = self.structure.nodes
-        dense = [n for n in nodes if isinstance(n, OpNode) and n.op.key == "dense"]
         params: dict[str, list[Parameter]] = {"weight": [], "bias": []}
-        for layer, node in enumerate(dense, start=1):
+        for layer, node in enumerate(self.structure.dense_layers, start=1):
             for tensor, at in (("weight", 1), ("bias", 2)):
                 leaf = nodes[node.args[at]]
                 whole = leaf.name in self.frozen or leaf.name in self.freeze

@@ -28,3 +28,14 @@ class ElementaryCode:
 
     def _mpmathcode(self, printer: sp.printing.pycode.MpmathPrinter) -> str:
         return printer._print(self.rewrite("elementary"))  # type: ignore[attr-defined]
+
+
+def torch_stack(printer: sp.printing.pytorch.TorchPrinter, args: tuple[sp.Expr, ...]) -> str:
+    """``torch.stack([...])`` of the arguments, a constant among them (a mask's −∞ or finfo.min) made a tensor
+    like the others (``torch.stack`` takes tensors only)."""
+    texts = [printer._print(a) for a in args]
+    like = next((t for a, t in zip(args, texts) if a.free_symbols), None)
+    if like is not None:
+        full = printer._module_format("torch.full_like")
+        texts = [t if a.free_symbols else f"{full}({like}, {t})" for a, t in zip(args, texts)]
+    return f"{printer._module_format('torch.stack')}([{', '.join(texts)}])"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.ops.activations import Step
+from derive.ops.code import torch_stack
 
 
 class MaxOf(sp.Function):
@@ -165,8 +166,6 @@ class TieShare(sp.Function):
         return f"(lambda v: (v[{int(k) - 1}] == v.max(0)) / (v == v.max(0)).sum(0))({stack})"
 
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
-        from derive.ops.softmax import torch_stack
-
         k, *args = self.args
         return (f"(lambda v: (v[{int(k) - 1}] == v.amax(0)).to(v.dtype) / (v == v.amax(0)).sum(0))"
                 f"({torch_stack(printer, tuple(args))})")

@@ -23,7 +23,7 @@ from mpmath.libmp import prec_to_dps
 from sympy.core.function import ArgumentIndexError
 
 from derive.ops.activations import Activation, register
-from derive.ops.code import ElementaryCode
+from derive.ops.code import ElementaryCode, torch_stack
 
 
 def _stable_exps(values: Sequence[float]) -> tuple[float, list[float]]:
@@ -130,17 +130,6 @@ class Softmax(Activation):
     def _torchcode(self, printer: sp.printing.pytorch.TorchPrinter) -> str:
         stack = torch_stack(printer, self.args[1:])
         return f"{printer._module_format('torch.softmax')}({stack}, 0)[{self._unit - 1}]"
-
-
-def torch_stack(printer: sp.printing.pytorch.TorchPrinter, args: tuple[sp.Expr, ...]) -> str:
-    """``torch.stack([...])`` of the arguments, a constant among them (a mask's −∞ or finfo.min) made a tensor
-    like the others (``torch.stack`` takes tensors only)."""
-    texts = [printer._print(a) for a in args]
-    like = next((t for a, t in zip(args, texts) if a.free_symbols), None)
-    if like is not None:
-        full = printer._module_format("torch.full_like")
-        texts = [t if a.free_symbols else f"{full}({like}, {t})" for a, t in zip(args, texts)]
-    return f"{printer._module_format('torch.stack')}([{', '.join(texts)}])"
 
 
 class LogSumExp(ElementaryCode, sp.Function):

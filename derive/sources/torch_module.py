@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import EXTRAS, DeriveError, did_you_mean, install_hint
-from derive.model.graph import Leaf, Model, OpNode
+from derive.model.graph import Leaf, Model
 from derive.network import Linear, Network
 from derive.ops import LOSSES, REDUCTIONS, activation
 from derive.sources.torch_export import UnsupportedModelError, _torch, read_torch
@@ -179,13 +179,17 @@ def _data(values: Any) -> Any:
 _DEFAULTS = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "ignore_index": -100}
 
 
+def _by_module(torch: Any) -> dict[str, str]:
+    """derive's loss key by torch loss module class name (`Loss.torch_module`), for the modules torch has."""
+    return {cls.torch_module: key for key, cls in LOSSES.items() if hasattr(torch.nn, cls.torch_module)}
+
+
 def _with_options(torch: Any, loss: Any) -> bool:
     """Whether ``loss`` is a torch loss module derive has no loss class for as it is set (``nn.HuberLoss``,
     ``CrossEntropyLoss(label_smoothing=0.1)``): it is then read as part of the module, as torch runs it."""
     if not isinstance(loss, torch.nn.modules.loss._Loss) or loss.reduction not in REDUCTIONS:
         return False
-    by_module = {cls.torch_module for cls in LOSSES.values()}
-    if type(loss).__name__ not in by_module:
+    if type(loss).__name__ not in _by_module(torch):
         return True
     return any((getattr(loss, a, d) is None) != (d is None) or (d is not None and getattr(loss, a, d) != d)
                for a, d in _DEFAULTS.items())
@@ -213,7 +217,7 @@ def _loss(loss: Any, reduction: str | None) -> tuple[str, str]:
     torch = _torch()
     if isinstance(loss, type):
         raise DeriveError(f"loss: give an instance such as {loss.__name__}(), not the class")
-    by_module = {cls.torch_module: key for key, cls in LOSSES.items() if hasattr(torch.nn, cls.torch_module)}
+    by_module = _by_module(torch)
     if not isinstance(loss, torch.nn.Module) or type(loss).__name__ not in by_module:
         name = type(loss).__name__
         raise UnsupportedModelError(
