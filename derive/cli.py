@@ -233,7 +233,7 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
     else:
         return None
     _check_size(network, args)
-    if isinstance(network, Network):  # a chain takes rows of features
+    if network.textbook:  # a chain takes rows of features
         x, y = _rows(x, "--x"), _rows(y, "--y")
     freeze = None
     if getattr(args, "freeze", None) is not None:
@@ -242,7 +242,7 @@ def _network(args: argparse.Namespace) -> Network | Any | None:
     if getattr(args, "penalize", None) is not None:
         penalty["penalized"] = tuple(name.strip() for name in args.penalize.split(",") if name.strip())
     if any(v is not None for v in penalty.values()):
-        if not isinstance(network, Network):
+        if not network.textbook:
             raise DeriveError("--l2/--l1 are for chains; for a graph model, add the penalty in forward(x, y)")
         network = network.replace(**penalty)
     network = network.replace(x=x, y=y, loss=args.loss, reduction=args.reduction, lr=args.lr, freeze=freeze)

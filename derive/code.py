@@ -70,7 +70,7 @@ def code(network: Network, backend: str = "numpy") -> str:
     """Python source of ``gradients(x, y, W1, b1, …)`` for networks of this one's architecture (any batch)."""
     from derive.tensor.program import program
 
-    if not isinstance(network, Network):  # a graph model: its tensor program
+    if not network.textbook:  # a graph model: its tensor program
         from derive.tensor.pycode import python_source
 
         return python_source(network, backend)

@@ -46,7 +46,7 @@ class Derivation:
         #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
         self.max_operations = max_operations
         #: the model derived: a chain `Network` as its textbook `Model` (`Network.model`)
-        self.model: Model = network if isinstance(network, Model) else network.model()
+        self.model: Model = network.model()
         structure = self.model.structure
         # a chain's program is over its `chain_view` (symbols by layer, sample, unit), for its reports
         chain = structure.naming == "textbook"

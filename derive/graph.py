@@ -164,3 +164,19 @@ def chain_model(network: Any) -> Any:
     return Model(chain_structure(network.architecture, tuple(keys)), values, np.array(network.x, dtype=np.float64),
                  np.array(network.y, dtype=np.float64), network.lr, network.name, freeze=network.freeze,
                  optimizer=network.optimizer, l2=network.l2, l1=network.l1)
+
+
+def chain_network(model: Any) -> Any:
+    """A chain model as the `Network` it was built from (`chain_model`'s inverse): its layers under their torch
+    module paths, its data and options. ``chain_network(chain_model(net)) == net``."""
+    from derive.network import Linear, Network
+
+    nodes = model.structure.nodes
+    layers = []
+    for node in model.structure.dense_layers:
+        weight, bias = nodes[node.args[1]].name, nodes[node.args[2]].name
+        layers.append(Linear(model.values[weight].tolist(), model.values[bias].tolist(), node.op.activation,
+                             weight.rpartition(".")[0]))
+    penalized = next((names for _, names in model.structure.penalty), ())
+    return Network(tuple(layers), model.x.tolist(), model.y.tolist(), model.loss, model.reduction, model.lr,
+                   model.name, model.freeze, model.optimizer, model.l2, model.l1, penalized)

@@ -27,7 +27,7 @@ def units(network: Any) -> dict[str, str]:
     from derive.network import Network
     from derive.ops import activation
 
-    if not isinstance(network, Network):
+    if not network.textbook:
         return {}
     out, unit = {}, 0
     for layer in network.layers:
@@ -77,7 +77,7 @@ def note(network: Any, output: str) -> str:
     outputs'; ``""`` for a graph model. The report's own paragraph is `report_fields` (in its language)."""
     from derive.network import Network
 
-    if not isinstance(network, Network):
+    if not network.textbook:
         return ""
     named = units(network)
     layers = "; ".join(_layers(network))
@@ -99,7 +99,7 @@ def report_fields(network: Any, lang: str = "en") -> dict[str, str] | None:
     model: the report's σ₁ … with the grads names, and derive code's layers over the report's scalar names."""
     from derive.network import Network
 
-    if not isinstance(network, Network):
+    if not network.textbook:
         return None
     named = units(network)
     report = [_plain(v)[0] + _plain(v)[1:].translate(_SUBSCRIPTS) for v in named.values()]

@@ -223,6 +223,16 @@ class Network:
         return len(self.x)
 
     @property
+    def textbook(self) -> bool:
+        """A chain is named as the textbook names it (as its `model` is: `Model.textbook`)."""
+        return True
+
+    @property
+    def chain(self) -> Network:
+        """The chain itself (as `Model.chain` gives a chain model's)."""
+        return self
+
+    @property
     def architecture(self) -> Architecture:
         sizes = (self.layers[0].in_features, *(layer.out_features for layer in self.layers))
         penalty = tuple((which, self.penalized) for which in ("l2", "l1") if getattr(self, which))

@@ -60,7 +60,7 @@ def check(
     """
     require_device(device)
     tol = tolerance or policy(dtype)
-    if isinstance(network, Model) and network.precision != "float64" and tolerance is None:
+    if not network.textbook and network.precision != "float64" and tolerance is None:
         # a module that rounds to float32 in its forward is judged at float32's tolerance (derive's exact
         # values differ from its own by that rounding)
         tol = tol | policy("float32")
@@ -96,7 +96,7 @@ def check(
         if fd is not None:
             opinions[FD] = fd[name]
         rows.append(_row(name, opinions, tol, scale, fd_scale))
-    if any(not r.ok for r in rows) and isinstance(network, Network):  # a chain's units, layer by layer
+    if any(not r.ok for r in rows) and network.textbook:  # a chain's units, layer by layer
         notes += near_kinks(derivation, dtype)
         rows, flips = _explained_by_sides(network, derivation, reference.pre_activations, rows)
         notes += flips
@@ -123,7 +123,7 @@ def _symbolic_opinions(
                                  {sp.Symbol(k): v for k, v in point.items()})
     opinions = {"derived": derived}
     for backend, where in (("numpy", "cpu"), ("torch", device)):
-        if isinstance(network, Model):  # the whole program over the model's scalars
+        if not network.textbook:  # the whole program over the model's scalars
             values = compile_program(derivation, backend, dtype, where)
         else:  # the per-sample program, vectorised over the batch
             values = _flatten(network, compile(network, backend)(*arguments(network, backend, dtype, where)))
@@ -239,7 +239,7 @@ def kinked_parameters(derivation: Derivation, dtype: str = "float64") -> frozens
 def reproducer(network: Network | Model, device: str, dtype: str, *, custom: bool = False) -> str:
     """One line that reruns this check: an example's name, the network as a JSON spec, or a graph model's
     module class."""
-    if isinstance(network, Model):
+    if not network.textbook:
         module = type(network.module).__name__
         own = ", gradients=g" if custom else ""
         return f"verify.check(derive.from_torch({module}(), …), device={device!r}, dtype={dtype!r}{own})"

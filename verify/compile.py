@@ -58,7 +58,7 @@ def compile(network: Network, backend: str = "numpy", form: str = "scalar") -> G
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if form not in FORMS:
         raise DeriveError(f"form {form!r} is not available; use one of {', '.join(FORMS)}")
-    if isinstance(network, Model):  # a graph model: tensor rules op by op, torch only
+    if not network.textbook:  # a graph model: tensor rules op by op, torch only
         if backend != "torch" or form != "matrix":
             raise DeriveError("a graph model compiles with backend='torch', form='matrix' (tensor rules op by op)")
         from verify.graph_compile import compile_model
@@ -123,7 +123,7 @@ def arguments(network: Network, backend: str = "numpy", dtype: str = "float64", 
 
     For a graph model (torch only): ``[x, y, *parameters]`` in the module's ``named_parameters()`` order.
     """
-    if isinstance(network, Model):
+    if not network.textbook:
         from verify.graph_compile import model_arguments
 
         if backend != "torch":

@@ -119,7 +119,7 @@ def detached_parameters(model: Network | Model) -> set[str]:
     through a stop-gradient (``detach``), and entries an op gives no gradient though it reads them (an
     embedding's padding row): `TensorOp.stops_gradient`. There the module's gradient, autograd's and derive's
     alike, is not the loss's slope, and finite differences do not judge it."""
-    if not isinstance(model, Model):
+    if model.textbook:
         return set()
     nodes = model.structure.nodes
     below: set[int] = set()  # nodes feeding a stop-gradient

@@ -173,6 +173,6 @@ _READ_AGAIN: dict[int, dict] = {}
 
 def compile_model(model: Model) -> Callable[..., list[Any]]:
     """``fn(x, y, *params) -> [∂L/∂p, …]`` (torch tensors, any device, dtype and batch) for a graph model."""
-    if not isinstance(model, Model):
+    if model.textbook:
         raise DeriveError("compile_model takes a graph model (derive.from_torch of a model that is not a chain)")
     return _Program(model)

@@ -94,7 +94,7 @@ def class_indices(network: Network, y: Any) -> Any:
 def module_of(network: Network | Model, *, device: str = "cpu", dtype: str = "float64") -> Any:
     """The module to differentiate, in ``dtype`` on ``device``: a chain's `torch_model`, or a copy of the module
     a graph model was read from."""
-    if not isinstance(network, Model):
+    if network.textbook:
         return torch_model(network, device=device, dtype=dtype)
     if network.module is None:
         raise DeriveError("this graph model has no torch module to check against (read it with from_torch)")
@@ -107,7 +107,7 @@ def data_of(network: Network | Model, *, device: str = "cpu", dtype: str = "floa
     once), integer data (ids, class indices) as integers; a chain's one-hot class targets as indices."""
     torch = _torch()
     kind = getattr(torch, dtype)
-    if not isinstance(network, Model):
+    if network.textbook:
         x = torch.tensor(network.x, dtype=torch.float64).to(device=device, dtype=kind)
         return x, class_indices(network, torch.tensor(network.y, dtype=torch.float64).to(device=device, dtype=kind))
     x = torch.as_tensor(network.x).to(device)
@@ -127,7 +127,7 @@ def inputs_of(network: Network | Model, *, device: str = "cpu", dtype: str = "fl
 
 def parameter_tensors(network: Network | Model, module: Any) -> list[tuple[Parameter, Any]]:
     """Every scalar parameter with the module's tensor that holds it (the entry is ``tensor[p.index]``)."""
-    if isinstance(network, Model):
+    if not network.textbook:
         tensors = dict(module.named_parameters())
         return [(p, tensors[p.torch]) for p in network.parameters()]
     linears = [m for m in module if isinstance(m, _torch().nn.Linear)]
@@ -228,7 +228,7 @@ def penalty_of(network: Network, module: Any) -> Any:
 
 def _target(network: Network | Model, prediction: Any, y: Any) -> Any:
     """A graph model's targets shaped as torch's loss takes them (class indices as integers)."""
-    if not isinstance(network, Model):
+    if network.textbook:
         return y
     if lookup_loss(network.loss).class_targets and y.numel() == (prediction.shape[0] if prediction.dim() > 1 else 1):
         return y.reshape(-1).long() if prediction.dim() > 1 else y.reshape(()).long()

@@ -83,7 +83,7 @@ def _scalar(network: Network, args: argparse.Namespace) -> str:
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
         document = grads_document(derivation, form=args.form)
-        if isinstance(network, Network):  # how the names read in the report and in derive code
+        if network.textbook:  # how the names read in the report and in derive code
             document["names"] = {"report": naming.units(network), "note": naming.note(network, "grads")}
         if opt is not None:
             document["optimizer"] = optimizer_step(derivation, opt)

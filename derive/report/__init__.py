@@ -33,7 +33,7 @@ FORMS = ("auto", "scalar", "tensor")
 
 def _count(network: Network | Model) -> int:
     """The number of scalar parameters, from the shapes (no parameter objects for a large network)."""
-    if isinstance(network, Network):
+    if network.textbook:
         return sum(layer.out_features * (layer.in_features + 1) for layer in network.layers)
     return sum(math.prod(node.shape) for node in network.structure.nodes
                if isinstance(node, Leaf) and node.kind == "parameter")
@@ -87,7 +87,7 @@ def report(
             f"the network has {count:,} parameters; reports print every one and are limited to "
             f"{max_parameters:,} (raise the limit with --max-params N, or max_parameters=N)"
         )
-    if isinstance(network, Model):
+    if not network.textbook:
         document = build_model(network, steps=steps, digits=digits, lang=lang, optimizer=opt)
         if form == "auto":  # the walk-through continued in matrix form
             from derive.report.tensor_form import proof_section, tensor_sections

@@ -298,7 +298,7 @@ def gradient_table(s: Shown, lang: str, history: History | None = None) -> Table
         for p in s.d.parameters
     )
     # a graph model's names (W_fc_1_2) are not LaTeX: its LaTeX rows use the LaTeX names (W^{fc}_{1,2})
-    graph = isinstance(s.d.network, Model)
+    graph = not s.d.network.textbook
     latex_rows = tuple((s.name(p.symbol) if graph else p.name, *row[1:]) for p, row in zip(s.d.parameters, rows))
     words = tuple(label(lang, key) for key in ("parameter", "value", "gradient", "updated"))
     header = (

@@ -60,7 +60,7 @@ def _torch_keys(network: Any) -> dict[str, str]:
     """A chain's tensors ("0.weight") by the key of its module (``fc1.weight``, or the Sequential's)."""
     from derive.network import Network, _torch_key
 
-    if not isinstance(network, Network):
+    if not network.textbook:
         return {}
     return {f"{l}.{tensor}": _torch_key(layer, l + 1, tensor)
             for l, layer in enumerate(network.layers) for tensor in ("weight", "bias")}

@@ -108,23 +108,15 @@ def program(network: Any) -> TensorProgram:
 
 def as_model(network: Any) -> Model:
     """A model, or a chain `Network` as one (`derive.graph.chain_model`)."""
-    from derive.network import Network
-
-    if isinstance(network, Network):
-        if network.l1 or network.l2:
-            raise DeriveError("the tensor form does not take penalties (--l2, --l1) yet: use the closed or program form")
-        return network.model()
-    return network
+    if network.textbook and (network.l1 or network.l2):
+        raise DeriveError("the tensor form does not take penalties (--l2, --l1) yet: use the closed or program form")
+    return network.model()
 
 
 def as_structure(network: Any) -> Structure:
-    from derive.network import Network
-
-    if isinstance(network, Network):
-        return network.model().structure
-    if isinstance(network, Model):
-        return network.structure
-    raise DeriveError(f"a tensor program needs a model or a network, got {type(network).__name__}")
+    if not hasattr(network, "textbook"):
+        raise DeriveError(f"a tensor program needs a model or a network, got {type(network).__name__}")
+    return network.model().structure
 
 
 class _Builder:
