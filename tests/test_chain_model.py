@@ -46,7 +46,7 @@ def test_a_chain_read_from_named_modules_keeps_their_torch_keys():
     module.add_module("act", torch.nn.Tanh())
     module.add_module("out", torch.nn.Linear(2, 1))
     net = derive.from_torch(module, loss="mse", x=[[1.0, 2.0]], y=[[0.5]])
-    assert isinstance(net, derive.Network)
+    assert net.textbook and net.chain.layers[0].module == "hidden"
     model = net.model()
     assert model.tensor_keys == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
     assert [(p.name, p.torch) for p in model.parameters()][4:] == [("W5", "out.weight"), ("W6", "out.weight"),

@@ -62,7 +62,7 @@ def test_every_gradient_equals_autograd_of_the_module(name):
     x, y, loss = graph_zoo.CASES[name]
     module = getattr(graph_zoo, name)()
     model = derive.from_torch(module, loss=loss, x=x, y=y)
-    assert isinstance(model, Model), "these models are graphs, not chains"
+    assert not model.textbook, "these models are graphs, not chains"
     d = derive.derive(model)
     gradients = [(p.parameter.torch, p.parameter.index, p.gradient) for p in d.parameters]
     assert_matches_autograd(gradients, d.loss, module, x, y, loss)
@@ -115,7 +115,7 @@ def test_verify_check_compares_with_the_module_itself():
 def test_chains_stay_chains_with_their_textbook_names():
     module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 1), torch.nn.Sigmoid())
     net = derive.from_torch(module, loss="bce", x=[[1, 1]], y=[[0]])
-    assert isinstance(net, derive.Network)
+    assert net.textbook
     params = net.parameters()
     assert [p.name for p in params][:2] == ["W1", "W2"]
     assert {p.torch for p in params} == {"0.weight", "0.bias", "2.weight", "2.bias"}
@@ -199,8 +199,8 @@ def test_drawn_graph_models_agree_with_autograd_of_their_module(model):
 def test_drawn_graph_models_compile_to_autograds_gradients(model):
     """The compiled gradient (one generated function over the ops' rules, values freed as autograd frees
     them) of a drawn module: residuals, shared weights, branches, norms, every tensor as autograd gives it.
-    (A drawn chain is read as a chain `Network`: its compiled gradient is tested in tests/test_scale.py.)"""
-    assume(isinstance(model, Model))
+    (A drawn chain is read as a chain, `Model.textbook`: its compiled gradient is tested in tests/test_scale.py.)"""
+    assume(not model.textbook)
     grads = verify.compile(model, backend="torch", form="matrix")(*verify.arguments(model, "torch"))
     _, expected = autograd_of(model.module, model.x.tolist(), np.asarray(model.y).tolist(), model.loss, model.reduction)
     scale = max(float(g.abs().max()) for g in expected.values())
@@ -304,7 +304,7 @@ def test_dropout_in_eval_mode_is_the_identity_in_a_graph_model():
     x, y = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], [[1.0, 0.0], [-0.5, 0.5]]
     module = DropoutInEval()
     model = derive.from_torch(module, loss="mse", x=x, y=y)
-    assert isinstance(model, Model)
+    assert not model.textbook
     d = derive.derive(model)
     # autograd of the module, and the same block without dropout at all: a scaling by 1 − p (or by 1/(1 − p),
     # train mode's) moves both the loss and every gradient of fc

@@ -162,7 +162,7 @@ def test_tanh_relu_cross_entropy_batch_3_class_targets():
     x, classes = _batch(3, 3, 1), torch.tensor([2, 0, 1])
     net = from_torch(model, loss=nn.CrossEntropyLoss(), x=x, y=classes)
     assert [layer.activation for layer in net.layers] == ["tanh", "relu", "identity"]
-    assert net.y == ((0, 0, 1), (1, 0, 0), (0, 1, 0))
+    assert net.y.tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
     model = model.double()
     loss = nn.CrossEntropyLoss()(model(torch.tensor(x, dtype=torch.float64)), classes)  # class-index targets
     loss.backward()
@@ -297,10 +297,9 @@ GRAPHS = {
 @pytest.mark.parametrize("case", sorted(GRAPHS))
 def test_models_that_are_not_chains_are_read_as_graphs(case):
     import verify
-    from derive.model import Model
 
     model = from_torch(GRAPHS[case], loss="mse", x=[[1, 2], [0.5, -1]], y=[[0, 0], [1, 0.5]])
-    assert isinstance(model, Model)
+    assert not model.textbook
     assert verify.check(model).ok
 
 

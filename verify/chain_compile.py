@@ -53,7 +53,7 @@ def compile_chain(network: Network | Architecture, backend: str = "numpy") -> Ca
     """
     if backend not in BACKENDS:
         raise DeriveError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    arch = network.architecture if isinstance(network, Network) else network
+    arch = network if isinstance(network, Architecture) else network.architecture
     return _compiled(dataclasses.replace(arch, batch=1, penalty=()), backend)
 
 

@@ -337,12 +337,15 @@ class Model:
         return params["weight"] + params["bias"]
 
     def replace(self, **changes: Any) -> Model:
-        """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored).
+        """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored); a chain's
+        (`textbook`), with any field of its `Network` changed.
 
-        The data and the loss are part of how the model was read: the same values are accepted, other
+        A graph model's data and loss are part of how the model was read: the same values are accepted, other
         values are refused (read the model again with ``from_torch``).
         """
         changes = {k: v for k, v in changes.items() if v is not None}
+        if self.textbook:  # a chain is built from its layers: any field of its `Network` may change
+            return self.chain.replace(**changes).model()
         for field_name in ("x", "y", "loss", "reduction"):
             if field_name in changes:
                 new, old = changes.pop(field_name), getattr(self, field_name)

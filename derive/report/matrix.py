@@ -12,7 +12,6 @@ by ``Δ^{(l)} = (Δ^{(l+1)} W^{(l+1)}) ⊙ f'(Z^{(l)})``, and the gradients as t
 
 from __future__ import annotations
 
-import dataclasses
 
 import sympy as sp
 
@@ -46,7 +45,7 @@ def z_sample(s: Shown, z: sp.Symbol) -> int:
 def program_values(s: Shown) -> dict:
     """Every tensor of the chain's tensor program at the derivation's point (Z_1, A_1, dL_dZ_1, …; float64),
     penalties aside: they touch the parameters' gradients only, not Z, A or Δ."""
-    network = dataclasses.replace(s.d.network, l1=0.0, l2=0.0, penalized=())
+    network = s.d.network.chain.replace(l1=0.0, l2=0.0, penalized=())
     return program(network).values(network)
 
 

@@ -1,7 +1,7 @@
-"""Built-in example networks.
+"""Built-in example networks, each a chain `Model` (written as its `Network`).
 
->>> seed().loss, seed().lr, seed().x
-('bce', 1.0, ((1.0, 1.0),))
+>>> seed().loss, seed().lr, seed().x.tolist()
+('bce', 1.0, [[1.0, 1.0]])
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from derive.errors import DeriveError, did_you_mean
+from derive.model.graph import Model
 from derive.network import Linear, Network
 
 
-def seed() -> Network:
+def seed() -> Model:
     """The study note's 2-2-1 sigmoid network: x = [1, 1], y = 0, BCE, SGD with lr 1."""
     return Network(
         layers=(
@@ -24,10 +25,10 @@ def seed() -> Network:
         loss="bce",
         lr=1.0,
         name="seed",
-    )
+    ).model()
 
 
-def classic_2_2_2() -> Network:
+def classic_2_2_2() -> Model:
     """The classic 2-2-2 sigmoid network with two outputs, ½·Σ(ŷ−y)² and lr 0.5."""
     return Network(
         layers=(
@@ -39,13 +40,13 @@ def classic_2_2_2() -> Network:
         loss="half_sse",
         lr=0.5,
         name="classic_2_2_2",
-    )
+    ).model()
 
 
-EXAMPLES: dict[str, Callable[[], Network]] = {"seed": seed, "classic_2_2_2": classic_2_2_2}
+EXAMPLES: dict[str, Callable[[], Model]] = {"seed": seed, "classic_2_2_2": classic_2_2_2}
 
 
-def example(name: str) -> Network:
+def example(name: str) -> Model:
     """A built-in example by name."""
     try:
         return EXAMPLES[name]()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from derive.errors import DeriveError, SpecError, printable, read_text_file
+from derive.model.graph import Model
 from derive.network import Linear, Network
 
 _TOP = {"loss", "reduction", "lr", "data", "layers", "name", "freeze", "optimizer", "regularization"}
@@ -33,7 +34,7 @@ _DATA = {"x", "y"}
 _LAYER = {"weight", "bias", "activation"}
 
 
-def load_spec(path: str | Path, *, data: dict[str, Any] | None = None) -> Network:
+def load_spec(path: str | Path, *, data: dict[str, Any] | None = None) -> Model:
     """Read a network from a ``.toml`` or ``.json`` spec file; ``data`` as in `from_document`."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -43,7 +44,7 @@ def load_spec(path: str | Path, *, data: dict[str, Any] | None = None) -> Networ
     return loads_spec(text, format=suffix[1:], where=str(path), data=data)
 
 
-def loads_spec(text: str, *, format: str, where: str = "spec", data: dict[str, Any] | None = None) -> Network:
+def loads_spec(text: str, *, format: str, where: str = "spec", data: dict[str, Any] | None = None) -> Model:
     """Read a network from spec text in ``format`` ``"toml"`` or ``"json"``; ``data`` as in `from_document`.
 
     A key given twice in a table is an error in both formats (JSON would otherwise keep the last one):
@@ -68,7 +69,7 @@ def loads_spec(text: str, *, format: str, where: str = "spec", data: dict[str, A
     return from_document(document, where=where, data=data)
 
 
-def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | None = None) -> Network:
+def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | None = None) -> Model:
     """Build a network from a parsed spec document (dicts, lists, numbers, strings).
 
     A document with an ``ops`` list is a graph model (`derive.sources.graph_spec`). ``data``
@@ -113,7 +114,7 @@ def from_document(document: Any, *, where: str = "spec", data: dict[str, Any] | 
             freeze=document.get("freeze", ()),
             optimizer=_optimizer(document.get("optimizer"), where),
             **_regularization(document.get("regularization"), where),
-        ),
+        ).model(),
         where,
     )
 
@@ -141,8 +142,9 @@ def _optimizer(table: Any, where: str) -> Any:
         raise SpecError(f"{where}: [optimizer]: {err}") from None
 
 
-def to_document(network: Network) -> dict[str, Any]:
-    """The spec document of a network (what `from_document` reads back)."""
+def to_document(network: Network | Model) -> dict[str, Any]:
+    """The spec document of a chain (what `from_document` reads back)."""
+    network = network.chain
     return {
         "loss": network.loss,
         "reduction": network.reduction,
@@ -165,7 +167,7 @@ def _plain_options(opt: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in opt.options().items() if v is not None}
 
 
-def dumps_spec(network: Network, *, format: str = "toml") -> str:
+def dumps_spec(network: Network | Model, *, format: str = "toml") -> str:
     """Spec text of a network in ``format`` ``"toml"`` or ``"json"``; floats are written exactly (repr)."""
     document = to_document(network)
     if format == "json":

@@ -3,7 +3,8 @@
 The module is read once, as the ATen graph torch records when a float64 copy runs on the data
 (`derive.sources.torch_export`). A graph that is a chain — Linear layers, each followed by at most one
 activation (sigmoid, tanh, ReLU, leaky ReLU, softplus, GELU, softmax last), one input of rows of features —
-keeps the textbook names of the seed (W1, b1, z1, a1, …) as a `Network`; any other graph is a `Model`.
+is a `Model` that keeps the textbook names of the seed (W1, b1, z1, a1, …: `Model.textbook`); any other graph
+is named after its modules.
 
 Weights are read exactly: float32 values are promoted to float64 (exact), never through a decimal string.
 A parameter with ``requires_grad=False``, or a missing bias (``bias=False``, read as zeros), is frozen.
@@ -52,8 +53,9 @@ def from_torch(
     name: str | None = None,
     optimizer: Any = None,
     inputs: Mapping[str, Any] | None = None,
-) -> Network | Model:
-    """The `Network` (a chain) or `Model` (any other graph) of a torch module with its current weights.
+) -> Model:
+    """The `Model` of a torch module with its current weights: a chain (`Model.textbook`: W1, b1, z1, a1, …) or
+    any other graph (named after its modules).
 
     ``loss`` is a loss name (``"bce"``, ``"cross_entropy"``, …) or a torch loss module (``nn.BCELoss()``),
     whose ``reduction`` is then used; None when ``forward(x, y)`` returns the loss itself. ``x`` and ``y`` are
@@ -86,7 +88,7 @@ def from_torch(
         return model.replace(freeze=tuple(freeze)) if freeze else model
     layers, frozen = chain
     return Network(layers=tuple(layers), x=_data(x), y=_data(y), loss=loss_name, reduction=reduction, lr=lr,
-                   name=name or type(module).__name__, freeze=(*frozen, *freeze))
+                   name=name or type(module).__name__, freeze=(*frozen, *freeze)).model()
 
 
 def chain_of(model: Model) -> tuple[list[Linear], list[str]] | None:
@@ -154,12 +156,12 @@ def _layers(chain: list[list[Any]], values: Mapping[str, Any], model: Model) -> 
     return layers, frozen
 
 
-def _with_optimizer(module: Any, optimizer: Any, options: dict) -> Network | Any:
+def _with_optimizer(module: Any, optimizer: Any, options: dict) -> Model:
     """`from_torch` of ``module`` with a torch optimizer read into the network (see `from_torch`)."""
     from derive.sources.torch_optimizer import optimized_keys, read_optimizer
 
     opt = read_optimizer(optimizer)
-    network = from_torch(module, **options)  # a chain (Network) or a graph model (Model): both carry it
+    network = from_torch(module, **options)
     updated = optimized_keys(optimizer, module)
     left = [p.name for p in network.parameters() if p.torch not in updated and not p.frozen]
     return network.replace(optimizer=opt, freeze=(*network.freeze, *left) if left else None)
