@@ -42,11 +42,12 @@ class Derivation:
     """Everything derived for one network: forms of every gradient, and every value in float64."""
 
     def __init__(self, network: Network | Model, *, max_operations: int | None = None) -> None:
-        self.network = network
-        #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
-        self.max_operations = max_operations
         #: the model derived: a chain `Network` as its textbook `Model` (`Network.model`)
         self.model: Model = network.model()
+        #: the same model (what reports and checks read: its chain's layers through `Model.chain`)
+        self.network: Model = self.model
+        #: the size limit of compact and closed forms (None: `backprop.MAX_OPERATIONS`)
+        self.max_operations = max_operations
         structure = self.model.structure
         # a chain's program is over its `chain_view` (symbols by layer, sample, unit), for its reports
         chain = structure.naming == "textbook"
@@ -59,9 +60,9 @@ class Derivation:
             self.point = {s: self.point[s] for s in order}
         stage("evaluating")
         with gc_paused():  # millions of floats and small objects, no cycles
-            self._evaluate(network, graph)
+            self._evaluate(self.model, graph)
 
-    def _evaluate(self, network: Network | Model, graph) -> None:
+    def _evaluate(self, network: Model, graph) -> None:
         values = dict(self.point)
         predictions = {a: graph.node[a].expr for row in graph.predictions for a in row if a in graph.node}
         for node in graph.nodes:

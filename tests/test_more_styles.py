@@ -226,24 +226,72 @@ def test_torchs_rounded_hardsigmoid_backward_is_named_and_judged_at_its_rounding
 
 
 class GaussianNLL(nn.Module):
-    def __init__(self):
+    """A regression head with a variance: ``nn.GaussianNLLLoss``, which checks ``var ≥ 0`` on the data."""
+
+    def __init__(self, full=False, reduction="mean", per_row=False):
         super().__init__()
         torch.manual_seed(17)
         self.fc = nn.Linear(3, 2)
-        self.loss = nn.GaussianNLLLoss()
+        self.loss = nn.GaussianNLLLoss(full=full, reduction=reduction)
+        self.per_row = per_row
 
     def forward(self, x, y):
         z = self.fc(x)
-        return self.loss(z[:, :1], y, F.softplus(z[:, 1:]) + 0.1)
+        var = F.softplus(z[:, 1] if self.per_row else z[:, 1:]) + 0.1  # per_row: one short, homoscedastic
+        return self.loss(z[:, :1], y, var)
 
 
-def test_a_check_inside_torchs_own_function_is_named_in_one_line():
+class NormalLogProb(nn.Module):
+    """``torch.distributions.Normal(μ, σ).log_prob(y)``: torch validates σ > 0 on the data."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x, y):
+        z = self.fc(x)
+        return -torch.distributions.Normal(z[:, :1], F.softplus(z[:, 1:]) + 0.1).log_prob(y).mean()
+
+
+@pytest.mark.parametrize("module", [GaussianNLL(), GaussianNLL(full=True, reduction="sum"),
+                                    GaussianNLL(per_row=True), NormalLogProb()],
+                         ids=["gaussian_nll", "full_sum", "homoscedastic", "normal_log_prob"])
+def test_torchs_checks_on_values_are_made_on_the_data_and_the_loss_read(module):
+    """torch's own value checks (var ≥ 0, σ > 0) branch on data: made when the module runs eagerly, lifted while
+    the ops are recorded; every gradient equals autograd's."""
+    _agrees(module, _data(4, 3), _data(4, 1, seed=18))
+
+
+def test_a_check_torch_fails_on_the_data_is_refused_in_one_line():
+    class Negative(GaussianNLL):
+        def forward(self, x, y):
+            z = self.fc(x)
+            return self.loss(z[:, :1], y, z[:, 1:] - 5)
+
+    with pytest.raises(derive.DeriveError, match="var has negative entry") as refused:
+        derive.from_torch(Negative(), x=_data(4, 3), y=_data(4, 1, seed=18))
+    assert "\n" not in str(refused.value)
+
+
+class OneHot(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, y):
+        return ((self.fc(x) - F.one_hot(y).to(x.dtype)) ** 2).mean()  # classes counted from the data
+
+
+def test_a_check_inside_torchs_own_function_is_named_in_one_line(capfd):
     from derive.sources.torch_module import UnsupportedModelError
 
-    with pytest.raises(UnsupportedModelError, match=r"calls torch's gaussian_nll_loss \(test_more_styles.py:\d+: "
+    with pytest.raises(UnsupportedModelError, match=r"calls torch's one_hot \(test_more_styles.py:\d+: "
                                                     r".*\), which branches on a tensor's value") as refused:
-        derive.from_torch(GaussianNLL(), x=_data(4, 3), y=_data(4, 1, seed=18))
+        derive.from_torch(OneHot(), x=_data(4, 3), y=torch.tensor([0, 2, 1, 2]))
     assert "\n" not in str(refused.value)
+    assert "def forward" not in capfd.readouterr().err  # torch's partial graph is not printed before it
 
 
 class AdaptiveMax(nn.Module):

@@ -34,6 +34,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import io
 import logging
 import operator
 import re
@@ -49,6 +50,7 @@ from derive.errors import DeriveError, ShapeError, ValueDomainError, require
 from derive.model.build import ModelBuilder, Ref
 from derive.model.graph import OWN_LOSS, Model, OpNode
 from derive.ops.tensor import ATEN
+from derive.sources.torch_checks import lifted
 
 
 class UnsupportedModelError(DeriveError):
@@ -218,6 +220,16 @@ def quiet() -> Iterator[None]:
         logging.disable(previous)
 
 
+@contextlib.contextmanager
+def _held_on_failure() -> Iterator[None]:
+    """Standard error held inside: passed on if the block succeeds, dropped if it raises (a failing export
+    prints the partial graph it recorded, dozens of lines, before derive's one-line refusal)."""
+    held = io.StringIO()
+    with contextlib.redirect_stderr(held):
+        yield
+    sys.stderr.write(held.getvalue())
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
@@ -249,7 +261,7 @@ def _user_line(err: BaseException) -> str:
 def _export(torch: Any, module: Any, args: tuple, kwargs: dict, label: str) -> Any:
     """The module's core ATen program on this data, the `KEEP` ops kept whole."""
     try:
-        with quiet():
+        with _held_on_failure(), quiet(), lifted(torch):  # torch's checks on values: made when it ran eagerly
             program = torch.export.export(module, args, kwargs or None, strict=False)
             table = torch.export.default_decompositions()
             for name in KEEP:
