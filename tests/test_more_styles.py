@@ -111,6 +111,20 @@ class KLDiv(nn.Module):
         return self.kl(F.log_softmax(self.fc(x), 1), y)
 
 
+class Bilinear(nn.Module):
+    """``nn.Bilinear`` (ATen's ``_trilinear``, which torch leaves whole) and ``F.bilinear`` over a sequence."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.pair = nn.Bilinear(3, 2, 4)
+        self.w = nn.Parameter(torch.randn(2, 4, 4) / 4)
+
+    def forward(self, x):
+        h = torch.tanh(self.pair(x[..., :3], x[..., 3:]))
+        return F.bilinear(h, h, self.w)
+
+
 def _data(*shape, seed=5):
     torch.manual_seed(seed)
     return torch.randn(*shape)
@@ -122,7 +136,8 @@ def _data(*shape, seed=5):
     (Temperature(), _data(3, 2), _data(3, 2, seed=7), nn.MSELoss()),
     (MaskedSelect(), _data(5, 3), _data(5, 3, seed=8), None),
     (KLDiv(), _data(5, 3), torch.softmax(_data(5, 4, seed=9), 1), None),
-], ids=["statistics", "finfo-mask", "softplus-temperature", "masked-select", "kl-div"])
+    (Bilinear(), _data(2, 3, 5), _data(2, 3, 2, seed=12), nn.MSELoss()),
+], ids=["statistics", "finfo-mask", "softplus-temperature", "masked-select", "kl-div", "bilinear"])
 def test_each_style_equals_autograd_and_checks_out(module, x, y, loss):
     _agrees(module, x, y, loss)
 

@@ -51,6 +51,7 @@ from derive.model.build import ModelBuilder, Ref
 from derive.model.graph import OWN_LOSS, Model, OpNode
 from derive.ops.tensor import ATEN
 from derive.sources.torch_checks import lifted
+from derive.sources.torch_decompositions import decompositions
 
 
 class UnsupportedModelError(DeriveError):
@@ -264,6 +265,7 @@ def _export(torch: Any, module: Any, args: tuple, kwargs: dict, label: str) -> A
         with _held_on_failure(), quiet(), lifted(torch):  # torch's checks on values: made when it ran eagerly
             program = torch.export.export(module, args, kwargs or None, strict=False)
             table = torch.export.default_decompositions()
+            table.update(decompositions(torch))  # ops torch leaves whole (nn.Bilinear's _trilinear)
             for name in KEEP:
                 op = _overload(torch, name)
                 if op in table:
