@@ -145,38 +145,3 @@ def _architecture(structure: Any) -> Architecture:
     sizes = (x.shape[1], *(structure.nodes[n.args[2]].shape[0] for n in dense))
     return Architecture(sizes, tuple(n.op.activation for n in dense), structure.loss, structure.reduction,
                         x.shape[0], structure.penalty)
-
-
-def chain_model(network: Any) -> Any:
-    """The chain `Network` as a `Model`: its `chain_structure` under the network's torch keys, with its numbers,
-    learning rate, frozen parameters, penalties and optimizer (`Network.model`)."""
-    import numpy as np
-
-    from derive.model.graph import Model
-
-    keys = network.torch_keys()
-    if len({k for pair in keys for k in pair}) < 2 * len(keys):  # layers given the same module: their places
-        keys = [(f"{2 * l}.weight", f"{2 * l}.bias") for l in range(len(network.layers))]
-    values = {}
-    for (weight, bias), layer in zip(keys, network.layers):
-        values[weight] = np.array(layer.weight, dtype=np.float64)
-        values[bias] = np.array(layer.bias, dtype=np.float64)
-    return Model(chain_structure(network.architecture, tuple(keys)), values, np.array(network.x, dtype=np.float64),
-                 np.array(network.y, dtype=np.float64), network.lr, network.name, freeze=network.freeze,
-                 optimizer=network.optimizer, l2=network.l2, l1=network.l1)
-
-
-def chain_network(model: Any) -> Any:
-    """A chain model as the `Network` it was built from (`chain_model`'s inverse): its layers under their torch
-    module paths, its data and options. ``chain_network(chain_model(net)) == net``."""
-    from derive.network import Linear, Network
-
-    nodes = model.structure.nodes
-    layers = []
-    for node in model.structure.dense_layers:
-        weight, bias = nodes[node.args[1]].name, nodes[node.args[2]].name
-        layers.append(Linear(model.values[weight].tolist(), model.values[bias].tolist(), node.op.activation,
-                             weight.rpartition(".")[0]))
-    penalized = next((names for _, names in model.structure.penalty), ())
-    return Network(tuple(layers), model.x.tolist(), model.y.tolist(), model.loss, model.reduction, model.lr,
-                   model.name, model.freeze, model.optimizer, model.l2, model.l1, penalized)

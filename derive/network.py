@@ -12,6 +12,7 @@ the symbolic derivation; its numbers (weights, biases, data, learning rate) only
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from derive.errors import DeriveError, ShapeError, ValueDomainError, did_you_mean
+from derive.model.graph import Model
 from derive.ops import REDUCTIONS, activation, loss as lookup_loss
 from derive.parameter import Architecture, Parameter
 
@@ -251,7 +253,7 @@ class Network:
         """Each layer's (weight, bias) key in its torch module (`Parameter.torch`)."""
         return [(_torch_key(layer, l, "weight"), _torch_key(layer, l, "bias")) for l, layer in enumerate(self.layers, 1)]
 
-    def model(self) -> Any:
+    def model(self) -> ChainModel:
         """This chain as a `derive.model.Model`: one ``dense`` op per layer under its torch keys, named by the
         textbook naming policy (W1, b1, z1, a1, …), with every number, option and penalty of the network.
 
@@ -259,8 +261,6 @@ class Network:
         >>> [(p.name, p.torch) for p in net.model().parameters()]
         [('W1', '0.weight'), ('W2', '0.weight'), ('b1', '0.bias')]
         """
-        from derive.graph import chain_model
-
         return chain_model(self)
 
     def replace(self, **changes: Any) -> Network:
@@ -328,3 +328,75 @@ def _by_layer(params: Sequence[Parameter]) -> list[list[Parameter]]:
     for p in params:
         layers.setdefault(p.layer, []).append(p)
     return [layers[l] for l in sorted(layers)]
+
+
+@dataclass(frozen=True, eq=False)
+class ChainModel(Model):
+    """A chain as a `Model` (what every source gives for one): one ``dense`` op per layer under its torch keys,
+    named as the textbook names it, that also shows the `Network` it is built from (`chain`: its layers, data
+    and options, as the walk-through presents them).
+
+    >>> net = Network([Linear([[0.5, -0.5]], [0.1], "sigmoid")], x=[1, 2], y=1, loss="bce")
+    >>> model = net.model()
+    >>> model.textbook, model.chain == net, model.replace(lr=0.5).lr
+    (True, True, 0.5)
+    """
+
+    @functools.cached_property
+    def chain(self) -> Network:
+        return chain_network(self)
+
+    @property
+    def layers(self) -> tuple[Linear, ...]:
+        return self.chain.layers
+
+    @property
+    def architecture(self) -> Architecture:
+        return self.chain.architecture
+
+    def torch_keys(self) -> list[tuple[str, str]]:
+        return self.chain.torch_keys()
+
+    def replace(self, **changes: Any) -> ChainModel:
+        """A copy with any field of its `Network` changed (layers, data, loss, …; ``None`` values ignored)."""
+        return self.chain.replace(**changes).model()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a chain (model or `Network`) with the same layers, data and options."""
+        if isinstance(other, (ChainModel, Network)):
+            return self.chain == other.chain
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.chain)
+
+
+def chain_model(network: Network) -> ChainModel:
+    """The chain `Network` as a `ChainModel`: its `chain_structure` under the network's torch keys, with its
+    numbers, learning rate, frozen parameters, penalties and optimizer (`Network.model`)."""
+    from derive.graph import chain_structure
+
+    keys = network.torch_keys()
+    if len({k for pair in keys for k in pair}) < 2 * len(keys):  # layers given the same module: their places
+        keys = [(f"{2 * l}.weight", f"{2 * l}.bias") for l in range(len(network.layers))]
+    values = {}
+    for (weight, bias), layer in zip(keys, network.layers):
+        values[weight] = np.array(layer.weight, dtype=np.float64)
+        values[bias] = np.array(layer.bias, dtype=np.float64)
+    return ChainModel(chain_structure(network.architecture, tuple(keys)), values,
+                      np.array(network.x, dtype=np.float64), np.array(network.y, dtype=np.float64), network.lr,
+                      network.name, freeze=network.freeze, optimizer=network.optimizer, l2=network.l2, l1=network.l1)
+
+
+def chain_network(model: Model) -> Network:
+    """A chain model as the `Network` it was built from (`chain_model`'s inverse): its layers under their torch
+    module paths, its data and options. ``chain_network(chain_model(net)) == net``."""
+    nodes = model.structure.nodes
+    layers = []
+    for node in model.structure.dense_layers:
+        weight, bias = nodes[node.args[1]].name, nodes[node.args[2]].name
+        layers.append(Linear(model.values[weight].tolist(), model.values[bias].tolist(), node.op.activation,
+                             weight.rpartition(".")[0]))
+    return Network(tuple(layers), model.x.tolist(), model.y.tolist(), model.loss, model.reduction, model.lr,
+                   model.name, model.freeze, model.optimizer, model.l2, model.l1, model.penalized)
+

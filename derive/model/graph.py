@@ -17,7 +17,6 @@ parameters, and optionally the torch module it was read from (for verification a
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -230,56 +229,17 @@ class Model:
 
     @property
     def textbook(self) -> bool:
-        """Whether this is a chain, named as the textbook names it (W1, …, z, a, δ): `Network.model`."""
+        """Whether this is a chain, named as the textbook names it (W1, …, z, a, δ): a `derive.network.ChainModel`."""
         return self.structure.naming == "textbook"
-
-    @functools.cached_property
-    def chain(self) -> Any:
-        """A chain's `Network`: its layers, data and options, as the walk-through presents them.
-
-        >>> import derive
-        >>> [layer.activation for layer in derive.examples.seed().chain.layers]
-        ['sigmoid', 'sigmoid']
-        """
-        if not self.textbook:
-            raise DeriveError(f"{self.name} is a graph model, not a chain of dense layers")
-        from derive.graph import chain_network
-
-        return chain_network(self)
 
     def model(self) -> Model:
         """The model itself (as `Network.model` gives a chain's)."""
         return self
 
     @property
-    def layers(self) -> tuple[Any, ...]:
-        """A chain's layers (`derive.network.Linear`: weight, bias, activation)."""
-        return self.chain.layers
-
-    @property
-    def architecture(self) -> Any:
-        """A chain's sizes, activations, loss, reduction, batch and penalties (`derive.parameter.Architecture`)."""
-        return self.chain.architecture
-
-    @property
     def penalized(self) -> tuple[str, ...]:
         """The parameters the penalties take (``Structure.penalty``)."""
         return next((names for _, names in self.structure.penalty), ())
-
-    def __eq__(self, other: object) -> bool:
-        """Chains are equal when their networks are (layers, data, options); graph models only to themselves."""
-        if self is other:
-            return True
-        if not self.textbook:
-            return False
-        if isinstance(other, Model):
-            return other.textbook and self.chain == other.chain
-        from derive.network import Network
-
-        return isinstance(other, Network) and self.chain == other
-
-    def __hash__(self) -> int:
-        return hash(self.chain) if self.textbook else object.__hash__(self)
 
     @property
     def reduction(self) -> str:
@@ -337,15 +297,12 @@ class Model:
         return params["weight"] + params["bias"]
 
     def replace(self, **changes: Any) -> Model:
-        """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored); a chain's
-        (`textbook`), with any field of its `Network` changed.
+        """A copy with ``lr``, ``name`` or ``freeze`` changed (``None`` values are ignored).
 
-        A graph model's data and loss are part of how the model was read: the same values are accepted, other
+        The data and the loss are part of how the model was read: the same values are accepted, other
         values are refused (read the model again with ``from_torch``).
         """
         changes = {k: v for k, v in changes.items() if v is not None}
-        if self.textbook:  # a chain is built from its layers: any field of its `Network` may change
-            return self.chain.replace(**changes).model()
         for field_name in ("x", "y", "loss", "reduction"):
             if field_name in changes:
                 new, old = changes.pop(field_name), getattr(self, field_name)
