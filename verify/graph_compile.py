@@ -28,15 +28,12 @@ shapes as numbers: ``view(2, -1)``, ``zeros(2, H)``), once per batch shape.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
 from derive.errors import DeriveError
-from derive.lambdify import lambdify
 from derive.model.graph import OWN_LOSS, Leaf, Model, Structure
 from derive.ops import loss as lookup_loss
 from verify.straight_line import straight_line
@@ -122,22 +119,11 @@ class _Program:
         if spec.class_targets and y.numel() == n and width > 1:  # one-hot rows (one_hot would sync on y's range)
             y = rows.new_zeros((n, width)).scatter_(1, y.reshape(-1, 1).long(), 1.0)
         t = y.to(rows.dtype).reshape(n, width)
-        if spec.key in ("cross_entropy", "nll"):
-            g = -t if spec.key == "nll" else torch.softmax(rows, dim=1) * t.sum(1, keepdim=True) - t
-        else:
-            g = _loss_rule(spec.key)(rows, t)
+        g = spec.tensor_derivative(rows, t, "torch")  # the loss's own derivative, on whole tensors
         if self.structure.reduction == "mean":
             g = g / spec.term_count(n, width)
         return g.reshape(out.shape)
 
-
-@functools.lru_cache(maxsize=16)
-def _loss_rule(key: str) -> Callable:
-    """∂(one term)/∂ŷ of an element-wise loss, from its own derivative, lambdified over (ŷ, y)."""
-    p, t = sp.symbols("p t")
-    spec = lookup_loss(key)
-    derivative = spec.derivative([p], [t])[0]
-    return lambdify([p, t], derivative, "torch")
 
 
 def _same_data(model: Model, x: Any, y: Any) -> bool:

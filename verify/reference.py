@@ -77,12 +77,7 @@ def _kwargs(act: Any) -> dict:
 
 def torch_loss(network: Network | Model) -> Any:
     """The torch loss function of the network's loss and reduction: ``fn(prediction, target)``."""
-    torch = _torch()
-    spec = lookup_loss(network.loss)
-    if spec.key == "half_sse":
-        reduce = torch.mean if network.reduction == "mean" else torch.sum
-        return lambda p, t: reduce(0.5 * ((p - t) ** 2).sum(dim=1))
-    return getattr(torch.nn, spec.torch_module)(reduction=network.reduction)
+    return lookup_loss(network.loss).torch_function(_torch(), network.reduction)
 
 
 def class_indices(network: Network, y: Any) -> Any:

@@ -55,7 +55,7 @@ class Loss:
     key: ClassVar[str]
     #: LaTeX for the name of the loss in reports.
     title: ClassVar[str]
-    #: torch.nn module class name and extra keyword arguments (strings: derive never imports torch).
+    #: torch.nn module class name (a string: derive imports torch only where torch is the point).
     torch_module: ClassVar[str]
     #: True: one term per sample; False: one term per output element.
     per_sample: ClassVar[bool] = False
@@ -91,6 +91,10 @@ class Loss:
     def tensor_derivative(self, rows: Any, targets: Any, backend: str) -> Any:
         """∂(sum of the terms)/∂rows on whole tensors: an element-wise loss's own `derivative`, lambdified."""
         return _lambdified(self.key, backend)[1](rows, targets)
+
+    def torch_function(self, torch: Any, reduction: str) -> Any:
+        """torch's own loss, ``fn(prediction, target)``, with this ``reduction`` (``torch``: the module)."""
+        return getattr(torch.nn, self.torch_module)(reduction=reduction)
 
     def check_targets(self, y: Sequence[Sequence[float]]) -> None:
         """Raise `ValueDomainError` for a target this loss cannot take."""
@@ -175,6 +179,11 @@ class HalfSSE(Loss):
 
     def derivative(self, yhat: Sequence[sp.Expr], y: Sequence[sp.Expr]) -> list[sp.Expr]:
         return [p - t for p, t in zip(yhat, y)]
+
+    def torch_function(self, torch: Any, reduction: str) -> Any:
+        """½·Σ(ŷ − y)² per sample, as torch writes it (torch has no module for it)."""
+        reduce = torch.mean if reduction == "mean" else torch.sum
+        return lambda p, t: reduce(0.5 * ((p - t) ** 2).sum(dim=1))
 
 
 @register
