@@ -310,23 +310,24 @@ def test_a_check_inside_torchs_own_function_is_named_in_one_line(capfd):
 
 
 class AdaptiveMax(nn.Module):
-    """Adaptive max pooling whose output size divides the input's: max pooling with one window size."""
+    """Adaptive max pooling: windows of one size where the output size divides the input's, else torch's
+    overlapping windows of different sizes."""
 
-    def __init__(self, size=(2, 2)):
+    def __init__(self, size=(2, 2), line=1):
         super().__init__()
         torch.manual_seed(19)
         self.conv = nn.Conv2d(1, 2, 3, padding=1)
-        self.pool, self.line = nn.AdaptiveMaxPool2d(size), nn.AdaptiveMaxPool1d(1)
-        self.fc = nn.Linear(2 * size[0] * size[1] + 2, 1)
+        self.pool, self.line = nn.AdaptiveMaxPool2d(size), nn.AdaptiveMaxPool1d(line)
+        self.fc = nn.Linear(2 * size[0] * size[1] + 2 * line, 1)
 
     def forward(self, x):
         h = self.conv(x)
         return self.fc(torch.cat([self.pool(h).flatten(1), self.line(h.flatten(2)).flatten(1)], 1))
 
 
-def test_adaptive_max_pooling_of_one_window_size_is_max_pooling():
-    _agrees(AdaptiveMax(), _data(2, 1, 4, 4, seed=20), _data(2, 1, seed=21), nn.MSELoss())
-    from derive.sources.torch_module import UnsupportedModelError
-
-    with pytest.raises(UnsupportedModelError, match=r"output_size=\[3, 3\] that does not divide the input's \[4, 4\]"):
-        derive.from_torch(AdaptiveMax((3, 3)), loss="mse", x=_data(2, 1, 4, 4), y=_data(2, 1))
+@pytest.mark.parametrize(("size", "line", "op"), [((2, 2), 1, "max_pool"), ((3, 3), 5, "adaptive_max_pool")],
+                         ids=["one-window-size", "uneven-windows"])
+def test_adaptive_max_pooling_equals_autograd(size, line, op):
+    model, _ = _agrees(AdaptiveMax(size, line), _data(2, 1, 4, 4, seed=20), _data(2, 1, seed=21), nn.MSELoss())
+    ops = {node.op.key for node in model.structure.nodes if hasattr(node, "op")}
+    assert op in ops and ({"max_pool", "adaptive_max_pool"} - {op}).isdisjoint(ops)

@@ -138,8 +138,8 @@ class _Windowed(_Pool):
 @register
 @dataclass(frozen=True)
 class MaxPool(_Windowed):
-    """``nn.MaxPool1d/2d`` and ``nn.AdaptiveMaxPool1d/2d`` (its windows one size): each output is `MaxOf` its window
-    (padding is −∞: padded taps never win)."""
+    """``nn.MaxPool1d/2d`` and ``nn.AdaptiveMaxPool1d/2d`` (its windows one size; else `AdaptiveMaxPool`): each
+    output is `MaxOf` its window (padding is −∞: padded taps never win)."""
 
     key = "max_pool"
     dilation: tuple[int, ...] = (1,)
@@ -151,9 +151,8 @@ class MaxPool(_Windowed):
         if call.name.startswith("adaptive"):  # windows of one size where the output size divides the input's
             out = tuple(int(n) for n in call.arg("output_size"))
             size = tuple(call.shape("self")[-len(out):])
-            if any(n % m for n, m in zip(size, out)):
-                call.refuse(f"output_size={list(out)} that does not divide the input's {list(size)} (windows of "
-                            "different sizes)")
+            if any(n % m for n, m in zip(size, out)):  # windows of different sizes
+                return call.op("adaptive_max_pool", call.input("self"), output_size=out), None
             kernel = tuple(n // m for n, m in zip(size, out))
             pooled = call.op("max_pool", call.input("self"), kernel=kernel, stride=kernel, padding=(0,) * len(out),
                              dilation=(1,) * len(out))
@@ -289,20 +288,73 @@ class AdaptiveAvgPool(_Pool):
         return len(self.output_size)
 
     def windows(self, spatial):
-        if any(n < 1 for n in self.output_size):
-            raise ShapeError(f"{self.key}: output size {self.output_size} must be positive")
-        ranges = [
-            [range(i * L // n, -(-(i + 1) * L // n)) for i in range(n)] for L, n in zip(spatial, self.output_size)
-        ]
-        taps = [[int(np.ravel_multi_index(index, spatial)) for index in itertools.product(*along)]
-                for along in itertools.product(*ranges)]
-        return self.output_size, taps, [len(window) for window in taps]
+        return adaptive_windows(self.key, spatial, self.output_size)
 
     def element(self, elements, divisor):
         return average(elements, divisor)
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{avgpool}}_{{\to {_size(self.output_size)}}}\left({inputs[0]}\right)"
+
+
+@register
+@dataclass(frozen=True)
+class AdaptiveMaxPool(_Pool):
+    """``nn.AdaptiveMaxPool1d/2d`` whose windows differ in size (the output size does not divide the input's):
+    output i along a dim of length L is `MaxOf` [⌊iL/n⌋, ⌈(i+1)L/n⌉), its first maximum taking the gradient."""
+
+    key = "adaptive_max_pool"
+    output_size: tuple[int, ...] = (1,)
+    aten = ()  # read by `MaxPool.read` from torch's adaptive_max_pool1d/2d, max_pool where the windows are even
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        x = np.random.default_rng(6).uniform(-1, 1, (1, 2, 5, 4))
+        x[0, 1, 1, 0] = x[0, 1, 1, 1] = 2.0  # a tie in the windows that share column 1: the first maximum wins
+        return [Sample(cls((2, 3)), (x,)), Sample(cls((3,)), (x[0],))]
+
+    def forward_saving(self, x: Any) -> tuple[Any, Any]:
+        """The output and the flat index of each window's first maximum (its winner), kept for δ."""
+        nd = self.dims()
+        out, winners = torch_module().nn.functional.adaptive_max_pool2d(
+            _as_2d(x, nd), _pairs(self.output_size, nd, 1), return_indices=True)
+        return (out.squeeze(-2) if nd == 1 else out), winners
+
+    def forward(self, x: Any) -> Any:
+        return self.forward_saving(x)[0]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """δ routed to each window's first maximum (``saved``: its winners, from the forward pass)."""
+        nd, x = self.dims(), inputs[0]
+        winners = saved if saved is not None else self.forward_saving(x)[1]
+        dx = torch_module().ops.aten.adaptive_max_pool2d_backward(_as_2d(g, nd), _as_2d(x, nd), winners)
+        return [dx.squeeze(-2) if nd == 1 else dx]
+
+    def dims(self) -> int:
+        return len(self.output_size)
+
+    def windows(self, spatial):
+        return adaptive_windows(self.key, spatial, self.output_size)
+
+    def element(self, elements, divisor):
+        return MaxPool.element(self, elements, divisor)
+
+    def describe(self, *inputs: str) -> str:
+        return rf"\operatorname{{maxpool}}_{{\to {_size(self.output_size)}}}\left({inputs[0]}\right)"
+
+
+def adaptive_windows(key: str, spatial: tuple[int, ...], output_size: tuple[int, ...]):
+    """torch's adaptive windows: output i along a dim of length L takes [⌊iL/n⌋, ⌈(i+1)L/n⌉); (output size,
+    each window's flat input indices, each window's size)."""
+    if any(n < 1 for n in output_size):
+        raise ShapeError(f"{key}: output size {output_size} must be positive")
+    ranges = [[range(i * L // n, -(-(i + 1) * L // n)) for i in range(n)] for L, n in zip(spatial, output_size)]
+    taps = [[int(np.ravel_multi_index(index, spatial)) for index in itertools.product(*along)]
+            for along in itertools.product(*ranges)]
+    return output_size, taps, [len(window) for window in taps]
 
 
 def _window_arguments(op: Any, nd: int) -> tuple[list[int], ...]:
