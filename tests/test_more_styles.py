@@ -331,3 +331,24 @@ def test_adaptive_max_pooling_equals_autograd(size, line, op):
     model, _ = _agrees(AdaptiveMax(size, line), _data(2, 1, 4, 4, seed=20), _data(2, 1, seed=21), nn.MSELoss())
     ops = {node.op.key for node in model.structure.nodes if hasattr(node, "op")}
     assert op in ops and ({"max_pool", "adaptive_max_pool"} - {op}).isdisjoint(ops)
+
+
+class ProjectedLSTM(nn.Module):
+    """``nn.LSTM(proj_size=…)``: h_t = W_hr (o_t ⊙ tanh c_t), its cell state wider than h."""
+
+    def __init__(self, layers=1, bidirectional=False):
+        super().__init__()
+        torch.manual_seed(22)
+        self.lstm = nn.LSTM(3, 4, num_layers=layers, bidirectional=bidirectional, batch_first=True, proj_size=2)
+        self.fc = nn.Linear(4 if bidirectional else 2, 1)
+
+    def forward(self, x):
+        out, (h, c) = self.lstm(x)
+        return self.fc(out[:, -1]) + c.mean()
+
+
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)], ids=["one-layer", "two-layer-bidirectional"])
+def test_a_projected_lstm_equals_autograd(layers, bidirectional):
+    model, _ = _agrees(ProjectedLSTM(layers, bidirectional), _data(2, 3, 3, seed=23), _data(2, 1, seed=24),
+                       nn.MSELoss())
+    assert sum(key.startswith("lstm.weight_hr") for key in model.tensor_keys) == layers * (1 + bidirectional)

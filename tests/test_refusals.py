@@ -61,7 +61,6 @@ CASES = {
     "recurrent dropout in train mode": (lambda: Recurrent(num_layers=2, dropout=0.5), SEQUENCE, [[0.5, 0.25, 0.0]],
                                         r"dropout between layers in train mode \(call model.eval\(\)\)"),
     "recurrent without bias": (lambda: Recurrent(bias=False), SEQUENCE, [[0.5, 0.25, 0.0]], "with bias=False"),
-    "projected LSTM": (lambda: Recurrent(proj_size=2), SEQUENCE, [[0.5, 0.25]], r"proj_size \(projected LSTM\)"),
     "division with rounding": (lambda: Function(lambda z: torch.div(z, 2, rounding_mode="floor")), [[1.0, 2.0]],
                                [[0.5, 0.25]], r"rounding_mode='floor' \(it has no gradient\)"),
     "a norm other than 2": (lambda: Function(lambda z: torch.linalg.vector_norm(z, ord=1, dim=1, keepdim=True)),

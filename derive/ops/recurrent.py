@@ -40,7 +40,8 @@ class _Cell:
         self.call, self.kind, self.hidden, self.nonlinearity, self.stem = call, kind, hidden, nonlinearity, stem
         #: the hidden states' role: one sequence per module, layer and direction, in the order of the steps
         self.role = role or f"state:{stem}"
-        self.W_ih, self.W_hh, self.b_ih, self.b_hh = (weights + [None, None])[:4]
+        #: W_hr: a projected LSTM's projection of h (``proj_size``), else None
+        self.W_ih, self.W_hh, self.b_ih, self.b_hh, self.W_hr = (weights + [None, None, None])[:5]
         self.t = 0
 
     def op(self, key: str, *args: Any, step: str, **attributes: Any) -> Any:
@@ -69,8 +70,10 @@ class _Cell:
             g = self.op("activate", g, step=f"g{t}", activation="tanh")
             c = self.op("add", self.op("mul", f, state[1], step=f"fc{t}"), self.op("mul", i, g, step=f"ig{t}"),
                         step=f"c{t}")
-            h = self.op("mul", o, self.op("activate", c, step=f"tanh_c{t}", activation="tanh"), step=f"h{t}")
-            return h, c
+            m = self.op("activate", c, step=f"tanh_c{t}", activation="tanh")
+            if self.W_hr is None:
+                return self.op("mul", o, m, step=f"h{t}"), c
+            return self.op("linear", self.op("mul", o, m, step=f"m{t}"), self.W_hr, None, step=f"h{t}"), c
         r = self.op("activate", self.op("add", self.gate(gi, 0, f"xr{t}"), self.gate(gh, 0, f"hr{t}"),
                                         step=f"r{t}_pre"), step=f"r{t}", activation="sigmoid")
         u = self.op("activate", self.op("add", self.gate(gi, 1, f"xz{t}"), self.gate(gh, 1, f"hz{t}"),
@@ -357,13 +360,14 @@ def _unroll(call: Any, op: Recurrent, stem: str, sequence: list[Any], initial: A
     directions = 2 if op.bidirectional else 1
     T = len(sequence)
     finals_h, finals_c, every = [], [], []
+    per = len(params) // op.count  # W_ih, W_hh, b_ih, b_hh (and a projected LSTM's W_hr) per layer-direction
     for layer in range(op.layers):
         outputs = []
         for direction in range(directions):
             k = layer * directions + direction
             suffix = ("" if op.layers == 1 and directions == 1 else f"_l{layer}") + ("r" if direction else "")
             role = f"state:{stem}_l{layer}" + ("_reverse" if direction else "")
-            cell = _Cell(call, op.kind, f"{stem}{suffix}", params[k * 4:(k + 1) * 4], hidden, op.nonlinearity, role)
+            cell = _Cell(call, op.kind, f"{stem}{suffix}", params[k * per:(k + 1) * per], hidden, op.nonlinearity, role)
             state = initial(k, f"{stem}{suffix}")
             kept = [state]
             order = range(T) if direction == 0 else range(T - 1, -1, -1)
@@ -391,11 +395,10 @@ def _read_layer(call: Any, kind: str, nonlinearity: str, stem: str) -> Any:
     op = Recurrent(kind, nonlinearity, int(call.arg("num_layers")), bool(call.arg("bidirectional")),
                    bool(call.arg("batch_first")))
     params = call.tensors("params")
-    if len(params) != op.count * 4:
-        call.refuse("proj_size (projected LSTM)")
+    projected = kind == "LSTM" and len(params) == op.count * 5  # proj_size: h = W_hr (o ⊙ tanh c)
     x_shape = call.shape("input")
     T = x_shape[1] if op.batch_first else x_shape[0]
-    hidden = call.arg("params")[1].shape[1]
+    hidden = call.arg("params")[1].shape[0] // {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]  # W_hh's rows: gates × H
     x = call.input("input")
     h0, c0 = call.arguments["hx"] if kind == "LSTM" else (call.arguments["hx"], None)
     first = call.next_node()
@@ -415,5 +418,6 @@ def _read_layer(call: Any, kind: str, nonlinearity: str, stem: str) -> Any:
                call.op("stack", *finals_h, step=f"{stem}_h_n", dim=0)]
     if kind == "LSTM":
         outputs.append(call.op("stack", *finals_c, step=f"{stem}_c_n", dim=0))
-    call.group(op, [x, *initial_h, *initial_c, *params], outputs, first, stem)
+    if not projected:  # one op of the tensor program (BPTT); a projected LSTM's program walks its steps
+        call.group(op, [x, *initial_h, *initial_c, *params], outputs, first, stem)
     return tuple(outputs)
