@@ -129,3 +129,21 @@ def test_the_deltas_printed_for_a_residual_block_are_autograds_of_its_intermedia
     assert len(printed) == sum(t.numel() for t in seen.values())
     for (name, i, j), text in printed.items():
         assert text in rounded(float(seen[name].grad[i, j]), 4), (name, i, j, text, float(seen[name].grad[i, j]))
+
+
+def test_a_transformer_blocks_latex_report_fits_the_page(tmp_path):
+    """Tensors of rank 3 set grid under grid, and displays wider than the text (GELU's tanh form of one
+    element, a wide matrix) scaled to it: pdflatex reports no overfull line."""
+    need_pdflatex()
+    import torch
+
+    from tests.models import modern_zoo
+
+    x, y, loss = modern_zoo.CASES["GPTBlock"]
+    model = derive.from_torch(modern_zoo.GPTBlock(), loss=loss, x=torch.tensor(x), y=torch.tensor(y))
+    (tmp_path / "report.tex").write_text(derive.report(model, format="tex"), encoding="utf-8")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"], cwd=tmp_path,
+                            capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
+    log = (tmp_path / "report.log").read_text(encoding="utf-8", errors="replace")
+    assert result.returncode == 0, log[-2000:]
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)[:5]

@@ -102,6 +102,9 @@ class Document:
     lang: str
     title: str
     blocks: list[Block] = field(default_factory=list)
+    #: LaTeX: scale a display to the text's width where it is wider and cannot be broken (graph models' long
+    #: element formulas and tensors); chains' reports keep the layout of their golden files
+    fit_wide: bool = False
 
     def add(self, *blocks: Block) -> None:
         self.blocks.extend(blocks)

@@ -252,7 +252,7 @@ def build_model(model: Model, steps: int = 1, digits: int = 4, lang: str = "en",
     _check_finite(d)
     s = _GraphShown(d, digits)
     ops = sum(isinstance(n, OpNode) for n in model.structure.nodes)
-    doc = Document(lang, label(lang, "title", name=model.name))
+    doc = Document(lang, label(lang, "title", name=model.name), fit_wide=True)
     doc.add(Paragraph(label(lang, "graph_intro", ops=ops, parameters=len(d.parameters), loss=model.loss,
                             reduction=model.reduction, lr=fmt(model.lr, digits, exact=True),
                             batch=model.batch, digits=digits)))

@@ -1,8 +1,8 @@
 r"""Laying out an equation as lines of an ``aligned`` environment, breaking long ones.
 
 A chain ``lhs = p1 = p2 = …`` goes on one line when it is short; otherwise each part starts a line
-(``&= p``), and a part wider than the page is broken before a ``+`` or ``-`` or after a ``\cdot`` at
-the top level (never inside braces, ``\left…\right`` or a matrix), continuing on lines ``&\quad …``.
+(``&= p``), and a part wider than the page is broken before a ``+`` or ``-``, after a ``\cdot`` or between
+the grids of a tensor (``\;``) at the top level (never inside braces, ``\left…\right`` or a matrix), continuing on lines ``&\quad …``.
 No source line gets long either, so pdflatex's 200,000-character line limit is never reached.
 
 >>> from derive.report.document import Equation
@@ -48,9 +48,9 @@ def chunks(latex: str) -> list[str]:
         if depth == 0 and token in ("+", "-") and previous not in ("", "(", "+", "-", r"\cdot", "=", "{"):
             out.append(current.strip())
             current = ""
-        elif depth == 0 and previous in (r"\cdot", r"\end{bmatrix}", r"\right)") and token.strip() and (
+        elif depth == 0 and previous in (r"\cdot", r"\end{bmatrix}", r"\right)", r"\;") and token.strip() and (
             token.startswith(r"\left") or token.startswith(r"\begin") or previous == r"\cdot"
-        ):
+        ):  # ``\;`` between a tensor's grids
             out.append(current.strip())
             current = ""
         if token in ("{",) or token.startswith(r"\left") or token.startswith(r"\begin"):

@@ -44,14 +44,21 @@ _TEX_PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
 \allowdisplaybreaks
-\begin{document}
+%(fit)s\begin{document}
+"""
+
+#: A display wider than the text (a long product inside ``\left( … \right)``, a wide matrix, where `layout`
+#: cannot break it) is scaled to the text's width, in documents that ask for it (`Document.fit_wide`).
+_FIT = r"""\newsavebox{\derivebox}
+\newcommand{\fitdisplay}[1]{\sbox{\derivebox}{$\displaystyle #1$}%
+\ifdim\wd\derivebox>\linewidth\resizebox{\linewidth}{!}{\usebox{\derivebox}}\else\usebox{\derivebox}\fi}
 """
 
 
 def tex(doc: Document) -> str:
     """A standalone LaTeX document."""
     korean = doc.lang == "ko"
-    out = [_TEX_PREAMBLE % {"korean": "\\usepackage{kotex}\n" if korean else ""}]
+    out: list[str] = []
     out.append(rf"{{\LARGE\bfseries {tex_text(doc.title, korean)}\par}}" + "\n")
     for block in doc.blocks:
         if isinstance(block, Heading):
@@ -60,14 +67,16 @@ def tex(doc: Document) -> str:
         elif isinstance(block, Paragraph):
             out.append(tex_text(block.text, korean) + "\n")
         elif isinstance(block, Equation):
-            out.append("\\[\n" + aligned(block) + "\n\\]\n")
+            body = aligned(block)
+            out.append("\\[\n" + (f"\\fitdisplay{{{body}}}" if doc.fit_wide else body) + "\n\\]\n")
         elif isinstance(block, Table):
             out.append(_tex_table(block))
         elif isinstance(block, Picture):
             out.append("\\begin{center}\n" + pictures.tikz(block) + "\n\\end{center}\n")
             out.append(tex_text(block.caption, korean) + "\n")
     out.append("\\end{document}\n")
-    return "\n".join(out)
+    fit = _FIT if doc.fit_wide else ""
+    return "\n".join([_TEX_PREAMBLE % {"korean": "\\usepackage{kotex}\n" if korean else "", "fit": fit}, *out])
 
 
 #: The width of a LaTeX report's text (A4, 2 cm margins) in points, and of a table column's padding.

@@ -163,7 +163,7 @@ def tensor_report(network: Any, steps: int = 1, digits: int = 4, lang: str = "en
     count = sum(int(np.prod(np.shape(model.values[n.name]))) for n in structure.nodes
                 if isinstance(n, Leaf) and n.kind == "parameter")
     ops = op_count(structure)  # a recurrent layer call is one
-    doc = Document(lang, label(lang, "tensor_title", name=getattr(network, "name", "model")))
+    doc = Document(lang, label(lang, "tensor_title", name=getattr(network, "name", "model")), fit_wide=not model.textbook)
     doc.add(Paragraph(label(lang, "tensor_intro", ops=ops, parameters=f"{count:,}", tensors=tensors, loss=model.loss,
                             reduction=model.reduction, lr=fmt(float(model.lr), digits, exact=True),
                             batch=model.batch, digits=digits)))
