@@ -16,14 +16,13 @@ with interruptible_start():  # see derive.startup
     import sys
     from collections.abc import Sequence
     from pathlib import Path
-    from typing import Any
 
     import numpy as np
 
     from derive.commands import check, code, grads, report, verify
     from derive.commands.options import HelpFormatter, Parser
     from derive.errors import DeriveError, decode_utf8, did_you_mean, printable
-    from derive.network import Network
+    from derive.model.graph import Model
     from derive.ops import LOSSES, REDUCTIONS
     from derive.progress import Progress
     from derive.terms import gc_paused
@@ -215,8 +214,8 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--penalize", metavar="NAMES", help="the parameters --l2/--l1 penalize (default: every weight)")
 
 
-def _network(args: argparse.Namespace) -> Network | Any | None:
-    """The network (a chain `Network`, or a graph model from ``--torch``) of the source and data options."""
+def _network(args: argparse.Namespace) -> Model | None:
+    """The model (a chain's, `Model.textbook`, or a graph model's) of the source and data options."""
     x, y = _data(args.x, "--x"), _data(args.y, "--y")
     if args.eval and not args.torch:
         raise DeriveError("--eval puts a torch model in eval mode: use it with --torch FILE.py:CLASS")
@@ -260,7 +259,7 @@ def _rows(array: np.ndarray | None, option: str) -> list | None:
     return None if array is None else check_rank(array, option).tolist()
 
 
-def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | Any:
+def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Model:
     """A spec file, or standard input for ``-`` (JSON when it starts with '{', else TOML)."""
     data = {"x": x, "y": y}
     if path != "-":
@@ -270,7 +269,7 @@ def _spec(path: str, x: np.ndarray | None, y: np.ndarray | None) -> Network | An
     return loads_spec(text, format="json" if text.lstrip().startswith("{") else "toml", where="stdin", data=data)
 
 
-def _check_size(network: Network, args: argparse.Namespace) -> None:
+def _check_size(network: Model, args: argparse.Namespace) -> None:
     """Refuse a network over ``--max-params`` before any work that grows with it."""
     limit = getattr(args, "max_params", None)
     if limit is None or getattr(args, "form", None) == "tensor":  # the tensor form grows with the ops, not the count
@@ -286,14 +285,14 @@ def _check_size(network: Network, args: argparse.Namespace) -> None:
         )
 
 
-def _parameter_count(network: Network | Any) -> int:
+def _parameter_count(network: Model) -> int:
     """Counted from the shapes: no parameter objects for a large network."""
     from derive.report import _count
 
     return _count(network)
 
 
-def _check_samples(network: Network | Any, args: argparse.Namespace) -> None:
+def _check_samples(network: Model, args: argparse.Namespace) -> None:
     """Refuse data over ``--max-sample-params`` (samples × parameters) before the scalar forms are built: each
     gradient sums over every sample."""
     limit = getattr(args, "max_sample_params", None)
@@ -308,7 +307,7 @@ def _check_samples(network: Network | Any, args: argparse.Namespace) -> None:
         )
 
 
-def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray | None) -> Network | Any:
+def _torch_network(args: argparse.Namespace, x: np.ndarray | None, y: np.ndarray | None) -> Model:
     """A network from ``--torch FILE.py:CLASS``: the data and loss must come from the options."""
     from derive.sources.torch_module import from_torch, load_module
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.errors import DeriveError
+from derive.model.graph import Model
 from derive.network import Network
 from derive.ops import activation
 from derive.ops import loss as lookup_loss
@@ -66,7 +67,7 @@ def _plain(expr: TExpr, names: dict[str, str]) -> str:
     raise DeriveError(f"derive code: no plain Python for {expr} in a chain's program")
 
 
-def code(network: Network, backend: str = "numpy") -> str:
+def code(network: Network | Model, backend: str = "numpy") -> str:
     """Python source of ``gradients(x, y, W1, b1, …)`` for networks of this one's architecture (any batch)."""
     from derive.tensor.program import program
 

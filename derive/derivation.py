@@ -42,7 +42,7 @@ class Derivation:
     """Everything derived for one network: forms of every gradient, and every value in float64."""
 
     def __init__(self, network: Network | Model, *, max_operations: int | None = None) -> None:
-        #: the model derived: a chain `Network` as its textbook `Model` (`Network.model`)
+        #: the model derived (a `Network` written in Python: its `ChainModel`, `Network.model`)
         self.model: Model = network.model()
         #: the same model (what reports and checks read: its chain's layers through `Model.chain`)
         self.network: Model = self.model

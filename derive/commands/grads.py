@@ -20,7 +20,7 @@ from derive.commands.options import (
 from derive.derivation import Derivation
 from derive.forms import AUTO_MAX_OPERATIONS, AUTO_TOTAL_OPERATIONS, FORMS, grads_document, grads_latex
 from derive.hessian import hessian
-from derive.network import Network
+from derive.model.graph import Model
 from derive.printing import plain_string
 
 
@@ -59,7 +59,7 @@ MAX_PARAMETERS = 10_000
 MAX_SAMPLE_PARAMETERS = 100_000
 
 
-def run(network: Network, args: argparse.Namespace) -> str | tuple[str, int]:
+def run(network: Model, args: argparse.Namespace) -> str | tuple[str, int]:
     text = _tensor(network, args) if args.form == "tensor" else _scalar(network, args)
     if not args.prove:
         return text
@@ -78,7 +78,7 @@ def run(network: Network, args: argparse.Namespace) -> str | tuple[str, int]:
     return (text, 1) if failed else text
 
 
-def _scalar(network: Network, args: argparse.Namespace) -> str:
+def _scalar(network: Model, args: argparse.Namespace) -> str:
     derivation = Derivation(network, max_operations=args.max_ops)
     opt = optimizer_from(args, getattr(network, "optimizer", None))
     if args.format == "json":
@@ -150,7 +150,7 @@ def _grads_text(d: Derivation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tensor(network: Network, args: argparse.Namespace) -> str:
+def _tensor(network: Model, args: argparse.Namespace) -> str:
     """The tensor form: the program of tensor definitions (JSON, LaTeX, or text: the definitions with their
     shapes, then each gradient's values)."""
     from derive.tensor.document import tensor_document, tensor_latex

@@ -23,7 +23,7 @@ from derive.commands.options import (
     whole,
 )
 from derive.errors import DeriveError, OutputError
-from derive.network import Network
+from derive.model.graph import Model
 from derive.report import FORMATS, FORMS, LANGUAGES, MAX_PARAMETERS, compile_pdf, report
 from derive.report.build import MAX_STEPS
 from derive.report.numformat import MAX_DIGITS
@@ -62,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def run(network: Network, args: argparse.Namespace) -> str:
+def run(network: Model, args: argparse.Namespace) -> str:
     form, pdf = _format(args.format, args.output, args.pdf)
     options = dict(steps=args.steps, digits=args.digits, lang=args.lang, max_parameters=args.max_params,
                    optimizer=optimizer_from(args, getattr(network, "optimizer", None)), hessian=args.hessian,

@@ -16,7 +16,7 @@ from typing import Any
 
 from derive.commands.options import HelpFormatter, add_max_params, add_max_sample_params, whole
 from derive.errors import DeriveError, require
-from derive.network import Network
+from derive.model.graph import Model
 
 DEVICES = ("cpu", "cuda", "all")
 DTYPES = ("float64", "float32", "all")
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def run(network: Network | None, args: argparse.Namespace) -> tuple[str, int]:
+def run(network: Model | None, args: argparse.Namespace) -> tuple[str, int]:
     require("torch", "derive verify (it compares with torch autograd)")  # without torch: which extra to install
     import verify
     from verify.reference import require_device
@@ -66,7 +66,7 @@ def run(network: Network | None, args: argparse.Namespace) -> tuple[str, int]:
     return text, 0 if all(r.ok for r in reports) else 1
 
 
-def _check(network: Network, devices: list[str], tolerances: dict, args: argparse.Namespace) -> list:
+def _check(network: Model, devices: list[str], tolerances: dict, args: argparse.Namespace) -> list:
     import verify
 
     return [

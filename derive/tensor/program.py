@@ -107,7 +107,7 @@ def program(network: Any) -> TensorProgram:
 
 
 def as_model(network: Any) -> Model:
-    """A model, or a chain `Network` as one (`derive.network.chain_model`)."""
+    """A model, or a `Network` as its `ChainModel` (`Network.model`)."""
     if network.textbook and (network.l1 or network.l2):
         raise DeriveError("the tensor form does not take penalties (--l2, --l1) yet: use the closed or program form")
     return network.model()
