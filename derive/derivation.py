@@ -70,13 +70,16 @@ class Derivation:
             # (looked through while evaluating: substituting them rebuilt the loss, in time growing as B^1.5)
             values[node.symbol] = evaluate(node.expr, values, predictions if node.kind == "loss" else None)
         for d, expr in self.backprop.adjoints.items():
-            values[d] = evaluate(expr, values)
+            values[d] = evaluate(expr, values, zero_adjoints=True)
         #: the value of every symbol: leaves, intermediates, the loss and the adjoints δ
         self.values = values
         self.loss: float = values[graph.loss]
         if math.isnan(self.loss):  # torch's NaN in a where's branch that the data takes (a NaN literal)
             raise ValueDomainError("the loss is NaN at this point (a NaN made in forward is taken by the data); "
                                    "derive derives functions with finite values")
+        if math.isinf(self.loss):  # log 0 (torch's −∞) on the path the data takes
+            raise ValueDomainError(f"the loss is {self.loss} at this point (the log of 0 on the data's path, as "
+                                   "torch computes it); derive derives functions with finite values")
         self.parameters: list[ParameterGradient] = [
             ParameterGradient(p, s, evaluate(self.backprop.program[p.name], values))
             for p, s in zip(network.parameters(), graph.parameters)

@@ -22,7 +22,7 @@ from derive.ops.activations import Sigmoid
 
 _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.exp: math.exp,
-    sp.log: math.log,
+    sp.log: lambda v: math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan),  # torch's log
     sp.tanh: math.tanh,
     sp.erf: math.erf,
     sp.Abs: abs,
@@ -38,7 +38,8 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
 
 
 def evaluate(
-    expr: sp.Expr, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr] | None = None
+    expr: sp.Expr, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr] | None = None,
+    *, zero_adjoints: bool = False,
 ) -> float:
     """The float64 value of ``expr`` with every free symbol taken from ``values``.
 
@@ -50,9 +51,17 @@ def evaluate(
     >>> a, z = sp.symbols("a z")
     >>> evaluate(sp.log(a), {a: 1.0, z: -800.0}, {a: Sigmoid(z)})
     -800.0
+
+    ``zero_adjoints``: a product with a factor that is a symbol of value 0 is 0, its other factors not
+    evaluated: an adjoint that is 0 (a branch of ``where`` the data does not take) times the local derivative
+    of a value of the data alone (1/y at y = 0) is 0, as autograd, which never differentiates data, has it.
+
+    >>> d, y = sp.symbols("d y")
+    >>> evaluate(d / y, {d: 0.0, y: 0.0}, zero_adjoints=True)
+    0.0
     """
     try:
-        return _Evaluator(values, definitions or {})._evaluate(expr)  # the top level is not memoised: not hashed
+        return _Evaluator(values, definitions or {}, zero_adjoints)._evaluate(expr)  # the top level is not memoised: not hashed
     except (ValueError, ZeroDivisionError, OverflowError) as err:
         if isinstance(err, DeriveError):
             raise
@@ -64,9 +73,11 @@ def _softplus(z: float) -> float:
 
 
 class _Evaluator:
-    def __init__(self, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr]) -> None:
+    def __init__(self, values: Mapping[sp.Symbol, float], definitions: Mapping[sp.Symbol, sp.Expr],
+                 zero_adjoints: bool = False) -> None:
         self.values = values
         self.definitions = definitions
+        self.zero_adjoints = zero_adjoints
         self.memo: dict[sp.Basic, float] = {}
 
     def __call__(self, expr: sp.Basic) -> float:
@@ -99,6 +110,8 @@ class _Evaluator:
         if expr.is_Add:
             return math.fsum(self._term(arg) for arg in expr.args)
         if expr.is_Mul:
+            if self.zero_adjoints and any(arg.is_Symbol and self.values.get(arg) == 0 for arg in expr.args):
+                return 0.0
             result = 1.0
             for arg in expr.args:
                 result *= self(arg)

@@ -352,3 +352,82 @@ def test_a_projected_lstm_equals_autograd(layers, bidirectional):
     model, _ = _agrees(ProjectedLSTM(layers, bidirectional), _data(2, 3, 3, seed=23), _data(2, 1, seed=24),
                        nn.MSELoss())
     assert sum(key.startswith("lstm.weight_hr") for key in model.tensor_keys) == layers * (1 + bidirectional)
+
+
+class PoissonFull(nn.Module):
+    """``nn.PoissonNLLLoss(full=True)``: torch adds Stirling's term y log y − y + ½ log(2πy) where y > 1 and 0
+    elsewhere, so at y = 0 the branch not taken holds log 0 and 1/0."""
+
+    def __init__(self, log_input=True):
+        super().__init__()
+        torch.manual_seed(25)
+        self.fc = nn.Linear(3, 2)
+        self.loss = nn.PoissonNLLLoss(log_input=log_input, full=True)
+        self.log_input = log_input
+
+    def forward(self, x, y):
+        z = self.fc(x)
+        return self.loss(z if self.log_input else F.softplus(z) + 0.5, y)
+
+
+@pytest.mark.parametrize("log_input", [True, False], ids=["log-input", "rate-input"])
+def test_a_loss_whose_untaken_branch_divides_by_zero_equals_autograd(log_input):
+    _agrees(PoissonFull(log_input), _data(3, 3, seed=26), torch.tensor([[0.0, 2.0], [3.0, 1.0], [1.0, 5.0]]))
+
+
+class Reductions(nn.Module):
+    """``torch.std_mean`` (ATen's var_mean), ``cumprod``, and ``any``/``all`` of a mask made from parameters."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(27)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        std, mean = torch.std_mean(h, dim=1, keepdim=True)
+        keep = (h > 0).any(1, keepdim=True) & ~(h > 2).all(1, keepdim=True)
+        return torch.cat([std, mean, torch.cumprod(torch.tanh(h), 1)], 1).masked_fill(~keep, 0.0)
+
+
+def test_std_mean_cumprod_and_any_all_equal_autograd():
+    model, _ = _agrees(Reductions(), _data(3, 3, seed=28), _data(3, 6, seed=29), nn.MSELoss())
+    assert {"var", "mean", "cumprod", "truth"} <= {node.op.key for node in model.structure.nodes if hasattr(node, "op")}
+
+
+class Prototypes(nn.Module):
+    """Distances to learned prototypes (``torch.cdist``, p = 1, 2, ∞) after a conv with ``LocalResponseNorm``
+    across its channels (ATen's avg_pool3d of a window over one dim)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(30)
+        self.conv = nn.Conv2d(1, 4, 2)
+        self.lrn = nn.LocalResponseNorm(3, alpha=0.1, beta=0.75, k=1.0)
+        self.centres = nn.Parameter(torch.randn(3, 4))
+
+    def forward(self, x):
+        h = self.lrn(self.conv(x)).mean((2, 3))
+        return torch.cat([torch.cdist(h, self.centres, p=p) for p in (1.0, 2.0, float("inf"))], 1)
+
+
+def test_cdist_and_local_response_norm_of_images_equal_autograd():
+    _agrees(Prototypes(), _data(2, 1, 3, 3, seed=31), _data(2, 9, seed=32), nn.MSELoss())
+
+
+class PoolBySegment(nn.Module):
+    """Sums of rows by the segment each belongs to (``scatter_add`` with an index from the data)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(33)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc(x))
+        segment = (x[:, :1] > 0).long().expand(-1, 4)  # 0 or 1 per row, from the data
+        return torch.zeros(2, 4, dtype=h.dtype).scatter_add(0, segment, h)
+
+
+def test_scatter_add_by_an_index_from_the_data_equals_autograd():
+    _agrees(PoolBySegment(), _data(5, 3, seed=34), _data(2, 4, seed=35), nn.MSELoss())

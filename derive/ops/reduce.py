@@ -313,19 +313,24 @@ class MaxAlong(TensorOp):
 @register
 @dataclass(frozen=True)
 class Var(_Reduction):
-    """``var(dims, correction)`` (``std`` is its square root): Σ(a − μ)²/(n − c), ∂/∂a_k = 2(a_k − μ)/(n − c)."""
+    """``var(dims, correction)`` (``std`` is its square root): Σ(a − μ)²/(n − c), ∂/∂a_k = 2(a_k − μ)/(n − c).
+    ``var_mean`` (``torch.std_mean``, ``var_mean``) is read as this and a `Mean` over the same dims."""
 
     correction: float = 1.0
     key = "var"
-    aten = ("var.correction", "var.dim")
+    aten = ("var.correction", "var.dim", "var_mean.correction")
 
     @classmethod
     def read(cls, call: Any) -> Any:
         correction = call.arg("correction")
         if call.name == "var.dim":
             correction = 1.0 if call.arg("unbiased", True) else 0.0
-        return call.op("var", call.input("self"), dims=_dims_of(call), keepdim=bool(call.arg("keepdim", False)),
-                       correction=1.0 if correction is None else float(correction))
+        dims, keepdim = _dims_of(call), bool(call.arg("keepdim", False))
+        var = call.op("var", call.input("self"), dims=dims, keepdim=keepdim,
+                      correction=1.0 if correction is None else float(correction))
+        if call.name.startswith("var_mean"):
+            return var, call.op("mean", call.input("self"), dims=dims, keepdim=keepdim)
+        return var
 
     @classmethod
     def samples(cls) -> Iterable[Sample]:
@@ -422,22 +427,18 @@ class Prod(_Reduction):
         return [g * others]
 
 
-@register
 @dataclass(frozen=True)
-class Cumsum(TensorOp):
-    """``cumsum(dim)``: v_i = Σ_{j ≤ i} a_j; the gradient is the reversed cumulative sum of g."""
+class _Scan(TensorOp):
+    """A cumulative op along ``dim``: output i of each vector is `prefix` of its elements 0 … i."""
 
     dim: int = 0
-    key = "cumsum"
-    aten = ("cumsum.default",)
 
     @classmethod
     def read(cls, call: Any) -> Any:
-        return call.op("cumsum", call.input("self"), dim=int(call.arg("dim")))
+        return call.op(cls.key, call.input("self"), dim=int(call.arg("dim")))
 
-    @classmethod
-    def samples(cls) -> Iterable[Sample]:
-        return [Sample(cls(1), (_random(6, 2, 3),))]
+    def prefix(self, taken: list[sp.Expr]) -> tuple[sp.Expr, list]:
+        raise NotImplementedError
 
     def lower(self, lowering, x: np.ndarray) -> np.ndarray:
         out = lowering.new(x.shape)
@@ -445,8 +446,25 @@ class Cumsum(TensorOp):
         for index in np.ndindex(vectors.shape[:-1]):
             elements = list(vectors[index])
             for i, symbol in enumerate(outs[index]):
-                lowering.define(symbol, total(elements[: i + 1]), symbols_only([(e, sp.S.One) for e in elements[: i + 1]]))
+                expr, partials = self.prefix(elements[: i + 1])
+                lowering.define(symbol, expr, symbols_only(partials))
         return out
+
+
+@register
+@dataclass(frozen=True)
+class Cumsum(_Scan):
+    """``cumsum(dim)``: v_i = Σ_{j ≤ i} a_j; the gradient is the reversed cumulative sum of g."""
+
+    key = "cumsum"
+    aten = ("cumsum.default",)
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        return [Sample(cls(1), (_random(6, 2, 3),))]
+
+    def prefix(self, taken: list[sp.Expr]) -> tuple[sp.Expr, list]:
+        return total(taken), [(e, sp.S.One) for e in taken]
 
     def reads(self) -> tuple[bool, bool]:
         return False, False
@@ -456,6 +474,84 @@ class Cumsum(TensorOp):
 
     def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
         return [g.flip(self.dim).cumsum(self.dim).flip(self.dim)]
+
+
+@register
+@dataclass(frozen=True)
+class Cumprod(_Scan):
+    """``cumprod(dim)``: v_i = Π_{j ≤ i} a_j; ∂v_i/∂a_j = Π_{k ≤ i, k ≠ j} a_k (no division: exact at a zero)."""
+
+    key = "cumprod"
+    aten = ("cumprod.default",)
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        x = _random(9, 2, 3)
+        x[1, 1] = 0.0  # a zero: the products past it are 0, their partials not
+        return [Sample(cls(1), (x,)), Sample(cls(0), (_random(10, 3, 2),))]
+
+    def prefix(self, taken: list[sp.Expr]) -> tuple[sp.Expr, list]:
+        return sp.Mul(*taken), [(e, sp.Mul(*(taken[:j] + taken[j + 1:]))) for j, e in enumerate(taken)]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def forward(self, x: Any) -> Any:
+        return torch_module().cumprod(x, self.dim)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """∂a_j = Σ_{i ≥ j} g_i Π_{k ≤ i, k ≠ j} a_k, the products without a_j taken as prefix × middle."""
+        torch = torch_module()
+        x = inputs[0].movedim(self.dim, -1)
+        gx = g.movedim(self.dim, -1)
+        n = x.shape[-1]
+        ones = torch.ones_like(x[..., :1])
+        before = torch.cumprod(torch.cat([ones, x[..., :-1]], -1), -1)  # Π_{k < j} a_k
+        dx = torch.zeros_like(x)
+        for j in range(n):  # Π_{j < k ≤ i} a_k for every i ≥ j, then Σ_i g_i · that · Π_{k < j}
+            after = torch.cumprod(torch.cat([ones, x[..., j + 1:]], -1), -1)
+            dx[..., j] = (gx[..., j:] * after).sum(-1) * before[..., j]
+        return [dx.movedim(-1, self.dim)]
+
+
+@register
+@dataclass(frozen=True)
+class Truth(_Reduction):
+    """``any``/``all`` over dims of conditions (0 or 1): 1 − Π(1 − c) and Π c, with no gradient (as torch's
+    booleans); a condition of the data alone is folded before it gets here."""
+
+    kind: str = "any"
+    key = "truth"
+    differentiable = False
+    aten = ("any.dim", "any.dims", "any.default", "all.dim", "all.dims", "all.default")
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        return call.op("truth", call.input("self"), dims=_dims_of(call), keepdim=bool(call.arg("keepdim", False)),
+                       kind=call.name.partition(".")[0])
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        c = np.array([[[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]])
+        return [Sample(cls((1,), False, "any"), (c,)), Sample(cls((2,), True, "all"), (c,)), Sample(cls(), (c,))]
+
+    def element(self, out: sp.Symbol, elements: list[sp.Expr]) -> tuple[sp.Expr, list]:
+        if self.kind == "all":
+            return sp.Mul(*elements), []
+        return 1 - sp.Mul(*(1 - e for e in elements)), []
+
+    def forward(self, x: Any) -> Any:
+        torch = torch_module()
+        out = x.bool()
+        for d in reversed(self._axes(x)):
+            out = getattr(torch, self.kind)(out, dim=d, keepdim=self.keepdim)
+        return out
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        return [None]
+
+    def describe(self, *inputs: str) -> str:
+        return rf"\operatorname{{{self.kind}}}\left({inputs[0]}\right)"
 
 
 @dataclass(frozen=True)

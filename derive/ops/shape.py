@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 
 from derive.errors import ShapeError
-from derive.ops.tensor import Sample, TensorOp, exact, register, torch_module, unbroadcast
+from derive.ops.tensor import Sample, TensorOp, exact, register, symbols_only, torch_module, unbroadcast
 
 
 def _dim(dim: int, ndim: int, what: str) -> int:
@@ -473,6 +473,61 @@ class Gather(TensorOp):
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{gather}}_{{{self.dim}}}\left({inputs[0]}, {inputs[1]}\right)"
+
+
+@register
+@dataclass(frozen=True)
+class ScatterAdd(TensorOp):
+    """``x.scatter_add(dim, index, src)``: each element of src added to x where index puts it along dim (several
+    may land on one place); ∂/∂x = 1, and each src element's gradient is g where it landed (gather)."""
+
+    dim: int = 0
+    key = "scatter_add"
+    aten = ("scatter_add.default",)
+
+    @classmethod
+    def read(cls, call: Any) -> Any:
+        return call.op("scatter_add", call.input("self"), call.input("index"), call.input("src"),
+                       dim=int(call.arg("dim")))
+
+    @classmethod
+    def samples(cls) -> Iterable[Sample]:
+        index = np.array([[1, 0, 2], [1, 1, 0]])  # two land on [1, 0] and on [1, 1]
+        return [Sample(cls(0), (_random(2, 3, 3), index, _random(3, 2, 3))),
+                Sample(cls(1), (_random(4, 2, 4), np.array([[3, 3], [0, 2]]), _random(5, 2, 2)))]
+
+    def lower(self, lowering, x: np.ndarray, index: np.ndarray, src: np.ndarray) -> np.ndarray:
+        indices = _integers(index, "scatter_add")
+        parts: dict[tuple[int, ...], list[sp.Expr]] = {p: [x[p]] for p in np.ndindex(x.shape)}
+        dim = self.dim % max(x.ndim, 1)
+        for p in np.ndindex(indices.shape):
+            target = p[:dim] + (int(indices[p]),) + p[dim + 1:]
+            if target not in parts:
+                raise ShapeError(f"scatter_add: index {int(indices[p])} is out of range for dim {dim} of {x.shape}")
+            parts[target].append(src[p])
+        out = lowering.new(x.shape)
+        for p, terms in parts.items():
+            lowering.define(out[p], sp.Add(*terms), symbols_only([(t, sp.S.One) for t in terms]))
+        return out
+
+    def reads(self) -> tuple[bool, bool]:
+        return False, False
+
+    def forward(self, x: Any, index: Any, src: Any) -> Any:
+        return x.scatter_add(self.dim, index.long(), src)
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """g for x; for src, g where each element landed (src's elements beyond index's shape land nowhere)."""
+        index, src = inputs[1].long(), inputs[2]
+        picked = torch_module().gather(g, self.dim, index)
+        if tuple(picked.shape) != tuple(src.shape):
+            picked = torch_module().zeros_like(src).index_put_(
+                tuple(torch_module().meshgrid(*(torch_module().arange(n) for n in index.shape), indexing="ij")),
+                picked)
+        return [g, None, picked]
+
+    def describe(self, *inputs: str) -> str:
+        return rf"\operatorname{{scatter\_add}}_{{{self.dim}}}\left({', '.join(inputs)}\right)"
 
 
 @register
