@@ -61,6 +61,9 @@ CASES = {
     "recurrent dropout in train mode": (lambda: Recurrent(num_layers=2, dropout=0.5), SEQUENCE, [[0.5, 0.25, 0.0]],
                                         r"dropout between layers in train mode \(call model.eval\(\)\)"),
     "recurrent without bias": (lambda: Recurrent(bias=False), SEQUENCE, [[0.5, 0.25, 0.0]], "with bias=False"),
+    "scatter_add of part of src": (lambda: Function(lambda z: torch.zeros_like(z).scatter_add(
+        1, torch.tensor([[1], [0]]), z)), [[1.0, 2.0], [0.5, 0.25]], [[0.5, 0.25], [1.0, 0.0]],
+        r"an index of shape \[2, 1\] smaller than src's \[2, 2\]"),
     "division with rounding": (lambda: Function(lambda z: torch.div(z, 2, rounding_mode="floor")), [[1.0, 2.0]],
                                [[0.5, 0.25]], r"rounding_mode='floor' \(it has no gradient\)"),
     "a norm other than 2": (lambda: Function(lambda z: torch.linalg.vector_norm(z, ord=1, dim=1, keepdim=True)),

@@ -135,9 +135,47 @@ class _Windowed(_Pool):
         return out, [[i for _, i in window] for window in taps]
 
 
+class _MaxOfWindows:
+    """Max pooling of any windows: each output is `MaxOf` its window, δ routed to the window's first maximum
+    (its winner, which the forward pass keeps). A class gives torch's 2-D kernels: `_pooled` (output, winners)
+    and `_routed` (the input's δ)."""
+
+    def _pooled(self, x: Any, nd: int) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _routed(self, g: Any, x: Any, nd: int, winners: Any) -> Any:
+        raise NotImplementedError
+
+    def forward_saving(self, x: Any) -> tuple[Any, Any]:
+        """The output and the flat index of each window's first maximum (its winner), kept for δ."""
+        nd = self.dims()
+        out, winners = self._pooled(_as_2d(x, nd), nd)
+        return (out.squeeze(-2) if nd == 1 else out), winners
+
+    def forward(self, x: Any) -> Any:
+        return self.forward_saving(x)[0]
+
+    def reads(self) -> tuple[bool, bool]:
+        return True, False
+
+    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
+        """δ routed to each window's first maximum (``saved``: its winners, from the forward pass)."""
+        nd, x = self.dims(), inputs[0]
+        winners = saved if saved is not None else self.forward_saving(x)[1]
+        dx = self._routed(_as_2d(g, nd), _as_2d(x, nd), nd, winners)
+        return [dx.squeeze(-2) if nd == 1 else dx]
+
+    def element(self, elements, divisor):
+        if not elements:
+            raise ShapeError(f"{self.key}: a window lies wholly in the padding (torch gives −inf there)")
+        if len(elements) == 1:
+            return elements[0], [(elements[0], sp.S.One)]
+        return MaxOf(*elements), [(e, Winner(k + 1, *elements)) for k, e in enumerate(elements)]
+
+
 @register
 @dataclass(frozen=True)
-class MaxPool(_Windowed):
+class MaxPool(_MaxOfWindows, _Windowed):
     """``nn.MaxPool1d/2d`` and ``nn.AdaptiveMaxPool1d/2d`` (its windows one size; else `AdaptiveMaxPool`): each
     output is `MaxOf` its window (padding is −∞: padded taps never win)."""
 
@@ -170,37 +208,16 @@ class MaxPool(_Windowed):
         return [Sample(cls((2, 2), (2, 2), (0, 0), (1, 1)), (x,)), Sample(cls((3,), (2,), (1,), (1,)), (x[0],)),
                 Sample(cls((2, 2), (1, 2), (1, 0), (1, 2)), (x,))]
 
-    def forward_saving(self, x: Any) -> tuple[Any, Any]:
-        """Max pooling's output and the flat index of each window's first maximum (its winner), kept for δ."""
-        nd = self.dims()
-        out, winners = torch_module().nn.functional.max_pool2d(
-            _as_2d(x, nd), *_max_pool_arguments(self, nd), return_indices=True)
-        return (out.squeeze(-2) if nd == 1 else out), winners
+    def _pooled(self, x: Any, nd: int) -> tuple[Any, Any]:
+        return torch_module().nn.functional.max_pool2d(x, *_max_pool_arguments(self, nd), return_indices=True)
 
-    def forward(self, x: Any) -> Any:
-        return self.forward_saving(x)[0]
-
-    def reads(self) -> tuple[bool, bool]:
-        return True, False
-
-    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
-        """δ routed to each window's first maximum (``saved``: its winners, from the forward pass)."""
-        nd, x = self.dims(), inputs[0]
-        winners = saved if saved is not None else self.forward_saving(x)[1]
-        dx = torch_module().ops.aten.max_pool2d_with_indices_backward(
-            _as_2d(g, nd), _as_2d(x, nd), *_max_pool_arguments(self, nd), False, winners)
-        return [dx.squeeze(-2) if nd == 1 else dx]
+    def _routed(self, g: Any, x: Any, nd: int, winners: Any) -> Any:
+        return torch_module().ops.aten.max_pool2d_with_indices_backward(
+            g, x, *_max_pool_arguments(self, nd), False, winners)
 
     def windows(self, spatial):
         out, taps = self._taps(spatial, self.dilation)
         return out, taps, [1] * len(taps)
-
-    def element(self, elements, divisor):
-        if not elements:
-            raise ShapeError(f"{self.key}: a window lies wholly in the padding (torch gives −inf there)")
-        if len(elements) == 1:
-            return elements[0], [(elements[0], sp.S.One)]
-        return MaxOf(*elements), [(e, Winner(k + 1, *elements)) for k, e in enumerate(elements)]
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{maxpool}}_{{{_size(self.kernel)}}}\left({inputs[0]}\right)"
@@ -299,7 +316,7 @@ class AdaptiveAvgPool(_Pool):
 
 @register
 @dataclass(frozen=True)
-class AdaptiveMaxPool(_Pool):
+class AdaptiveMaxPool(_MaxOfWindows, _Pool):
     """``nn.AdaptiveMaxPool1d/2d`` whose windows differ in size (the output size does not divide the input's):
     output i along a dim of length L is `MaxOf` [⌊iL/n⌋, ⌈(i+1)L/n⌉), its first maximum taking the gradient."""
 
@@ -313,34 +330,17 @@ class AdaptiveMaxPool(_Pool):
         x[0, 1, 1, 0] = x[0, 1, 1, 1] = 2.0  # a tie in the windows that share column 1: the first maximum wins
         return [Sample(cls((2, 3)), (x,)), Sample(cls((3,)), (x[0],))]
 
-    def forward_saving(self, x: Any) -> tuple[Any, Any]:
-        """The output and the flat index of each window's first maximum (its winner), kept for δ."""
-        nd = self.dims()
-        out, winners = torch_module().nn.functional.adaptive_max_pool2d(
-            _as_2d(x, nd), _pairs(self.output_size, nd, 1), return_indices=True)
-        return (out.squeeze(-2) if nd == 1 else out), winners
+    def _pooled(self, x: Any, nd: int) -> tuple[Any, Any]:
+        return torch_module().nn.functional.adaptive_max_pool2d(x, _pairs(self.output_size, nd, 1), return_indices=True)
 
-    def forward(self, x: Any) -> Any:
-        return self.forward_saving(x)[0]
-
-    def reads(self) -> tuple[bool, bool]:
-        return True, False
-
-    def backward(self, g: Any, inputs: Sequence[Any], out: Any, wanted: Sequence[bool], saved: Any = None) -> list:
-        """δ routed to each window's first maximum (``saved``: its winners, from the forward pass)."""
-        nd, x = self.dims(), inputs[0]
-        winners = saved if saved is not None else self.forward_saving(x)[1]
-        dx = torch_module().ops.aten.adaptive_max_pool2d_backward(_as_2d(g, nd), _as_2d(x, nd), winners)
-        return [dx.squeeze(-2) if nd == 1 else dx]
+    def _routed(self, g: Any, x: Any, nd: int, winners: Any) -> Any:
+        return torch_module().ops.aten.adaptive_max_pool2d_backward(g, x, winners)
 
     def dims(self) -> int:
         return len(self.output_size)
 
     def windows(self, spatial):
         return adaptive_windows(self.key, spatial, self.output_size)
-
-    def element(self, elements, divisor):
-        return MaxPool.element(self, elements, divisor)
 
     def describe(self, *inputs: str) -> str:
         return rf"\operatorname{{maxpool}}_{{\to {_size(self.output_size)}}}\left({inputs[0]}\right)"
